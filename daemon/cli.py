@@ -1,0 +1,392 @@
+"""The `earmark` command: parses, calls the library, prints. Errors become one sentence, exit 1."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from daemon import __version__, control
+from daemon.errors import DaemonNotRunning, EarmarkError
+from daemon.paths import Paths, private_umask
+from daemon.profiles import DEFAULT_PROFILE, list_profiles, load_profile, load_profile_file
+from daemon.timespec import iso, parse_since, parse_span, parse_until
+
+__all__ = ["main"]
+
+log = logging.getLogger("daemon")
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _paths() -> Paths:
+    return Paths.from_environment().ensure()
+
+
+def _print_json(value) -> None:
+    json.dump(value, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def _active_profile(paths: Paths) -> str:
+    try:
+        return json.loads(paths.state_file.read_text())["profile"]
+    except (OSError, ValueError, KeyError):
+        return DEFAULT_PROFILE
+
+
+def _remember_profile(paths: Paths, name: str) -> None:
+    tmp = paths.state_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"profile": name}))
+    os.replace(tmp, paths.state_file)
+
+
+def _bold(text: str) -> str:
+    if sys.stdout.isatty():
+        parts = text.split("**")
+        return "".join(f"\033[1m{p}\033[0m" if i % 2 else p for i, p in enumerate(parts))
+    return text
+
+
+def _setup_logging(debug: bool, log_file: Path | None = None) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file is not None:
+        handlers.append(logging.FileHandler(log_file))
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format=fmt,
+                        handlers=handlers, force=True)
+
+
+def _scope(args, paths: Paths) -> list[str]:
+    if getattr(args, "all", False):
+        from daemon.store import Store
+
+        names = set(list_profiles(paths.profiles_dir))
+        names.update(Store(paths.database).profiles_with_data())
+        return sorted(names)
+    name = args.profile or _active_profile(paths)
+    load_profile(name, paths.profiles_dir)
+    return [name]
+
+
+# -- commands -----------------------------------------------------------------------------
+
+
+def cmd_run(args) -> int:
+    from daemon.service import Daemon
+
+    paths = _paths()
+    _setup_logging(args.debug, paths.log_file)
+    if not args.headless:
+        log.info("the tray is not available in this version; running headless")
+    profile = args.profile or _active_profile(paths)
+    load_profile(profile, paths.profiles_dir)
+    _remember_profile(paths, profile)
+    Daemon(paths, profile=profile, device=args.device).run()
+    return 0
+
+
+def cmd_status(args) -> int:
+    paths = _paths()
+    try:
+        status = control.request(paths.control_socket, "status")
+    except DaemonNotRunning:
+        from daemon.spool import Spool
+
+        status = {
+            "state": "not running",
+            "profile": _active_profile(paths),
+            "source": None,
+            "backlog": len(Spool(paths.spool_dir)),
+            "model": None,
+        }
+    if args.json:
+        _print_json(status)
+        return 0
+    print(f"state:    {status['state']}")
+    print(f"profile:  {status['profile']}")
+    if status.get("source"):
+        reason = f" ({status['source_reason']})" if status.get("source_reason") else ""
+        print(f"source:   {status['source']}{reason}")
+    print(f"backlog:  {status['backlog']} utterances waiting for transcription")
+    if status.get("model"):
+        print(f"model:    {status['model']} ({status['model_state']})")
+    if status.get("error"):
+        print(f"error:    {status['error']}")
+    return 0
+
+
+def cmd_stop(args) -> int:
+    control.request(_paths().control_socket, "stop")
+    print("earmark is stopping")
+    return 0
+
+
+def cmd_search(args) -> int:
+    from daemon.search import search_profiles
+
+    paths = _paths()
+    profiles = _scope(args, paths)
+    if args.limit < 1:
+        raise EarmarkError(f"--limit {args.limit}: expected a whole number of at least 1")
+    hits = search_profiles(
+        paths.index_dir,
+        profiles,
+        " ".join(args.query),
+        since=parse_since(args.since),
+        until=parse_until(args.until),
+        limit=args.limit,
+        newest_first=args.newest,
+    )
+    if args.json:
+        _print_json([
+            {"text": h.text, "snippet": h.snippet, "start": iso(h.start), "end": iso(h.end),
+             "profile": h.profile, "source": h.source, "score": h.score,
+             "confidence": h.confidence, "segment_id": h.segment_id}
+            for h in hits
+        ])
+        return 0
+    if not hits:
+        print("no matches", file=sys.stderr)
+        return 0
+    for h in hits:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(h.start))
+        print(f"{when}  {h.profile}/{h.source}  {_bold(h.snippet)}")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from daemon.importer import import_files
+
+    paths = _paths()
+    _setup_logging(args.debug)
+    logging.getLogger().setLevel(logging.DEBUG if args.debug else logging.WARNING)
+    at = parse_span(args.at, what="--at")[0] if args.at else None
+    profile = args.profile or _active_profile(paths)
+    show = sys.stderr.isatty() and not args.json
+
+    def progress(name: str, fraction: float) -> None:
+        if show:
+            filled = int(fraction * 30)
+            sys.stderr.write(f"\r{name[:40]:<40} [{'#' * filled}{'.' * (30 - filled)}] {fraction:4.0%}")
+            if fraction >= 1.0:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+
+    results = import_files(paths, [Path(f) for f in args.files], profile=profile, at=at,
+                           progress=progress)
+    if args.json:
+        _print_json([
+            {"file": r.file, "ok": r.ok, "error": r.error, "utterances": r.utterances,
+             "duration_s": round(r.duration_s, 3), "start": iso(r.start) if r.start else None,
+             "profile": profile}
+            for r in results
+        ])
+    else:
+        for r in results:
+            if r.ok:
+                print(f"{r.file}: {r.utterances} utterances from {r.duration_s:.1f} s of audio")
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        print(f"earmark: {r.error}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_transcripts(args) -> int:
+    from daemon.store import Store
+
+    paths = _paths()
+    profiles = _scope(args, paths)
+    segments = Store(paths.database).segments(
+        profiles=profiles,
+        since=parse_since(args.since),
+        until=parse_until(args.until),
+        include_flagged=args.flagged,
+    )
+    if args.json:
+        _print_json([
+            {"id": s.id, "text": s.text, "start": iso(s.start), "end": iso(s.end),
+             "profile": s.profile, "source": s.source, "confidence": s.confidence,
+             "avg_logprob": s.avg_logprob, "no_speech_prob": s.no_speech_prob,
+             "compression_ratio": s.compression_ratio, "flag": s.flag}
+            for s in segments
+        ])
+        return 0
+    for s in segments:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.start))
+        flag = f"  [flagged: {s.flag}]" if s.flag else ""
+        print(f"{when}  {s.profile}/{s.source}  {s.text}{flag}")
+    return 0
+
+
+def cmd_reindex(args) -> int:
+    from daemon.search import SearchIndex
+    from daemon.store import Store
+
+    paths = _paths()
+    store = Store(paths.database)
+    profiles = _scope(args, paths) if (args.profile or args.all) else store.profiles_with_data()
+    report = []
+    for profile in profiles:
+        started = time.perf_counter()
+        count = SearchIndex(paths.index_dir, profile).rebuild(store)
+        seconds = time.perf_counter() - started
+        report.append({"profile": profile, "segments": count, "seconds": round(seconds, 2)})
+        if not args.json:
+            print(f"{profile}: {count} segments indexed in {seconds:.1f} s")
+    if args.json:
+        _print_json(report)
+    return 0
+
+
+def cmd_ledger(args) -> int:
+    from daemon.ledger import minutes
+    from daemon.store import Store
+
+    until = parse_until(args.until) if args.until else time.time()
+    since = parse_since(args.since) if args.since else until - 3600
+    rows = minutes(Store(_paths().database), since, until)
+    if args.json:
+        _print_json([{**r, "minute": iso(r["minute"])} for r in rows])
+        return 0
+    for r in rows:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["minute"]))
+        parts = [f"listening to {k} {v:.0f}s" for k, v in r["listening"].items()]
+        parts += [f"gap ({k}) {v:.0f}s" for k, v in r["gaps"].items()]
+        parts += [f"speech from {k} {v:.0f}s" for k, v in r["speech"].items()]
+        print(f"{when}  " + "; ".join(parts))
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    from daemon.doctor import FAIL, run_checks
+
+    paths = _paths()
+    checks = run_checks(paths, profile=args.profile or _active_profile(paths))
+    if args.json:
+        _print_json([c.__dict__ for c in checks])
+    else:
+        for c in checks:
+            print(f"{c.verdict.upper():8} {c.name}: {c.detail}")
+    return 1 if any(c.verdict == FAIL for c in checks) else 0
+
+
+def cmd_profile(args) -> int:
+    paths = _paths()
+    if args.action == "list":
+        active = _active_profile(paths)
+        names = list_profiles(paths.profiles_dir)
+        if args.json:
+            _print_json([{"name": n, "active": n == active} for n in names])
+        else:
+            for n in names:
+                print(("* " if n == active else "  ") + n)
+        return 0
+    if args.action == "check":
+        if not args.target:
+            raise EarmarkError("profile check needs a FILE to check")
+        profile = load_profile_file(Path(args.target))
+        print(f"{args.target}: a valid profile named {profile.name!r}")
+        return 0
+    if not args.target:
+        raise EarmarkError(f"profile {args.action} needs a profile NAME")
+    profile = load_profile(args.target, paths.profiles_dir)
+    if args.action == "show":
+        from dataclasses import asdict
+
+        _print_json(asdict(profile))
+    return 0
+
+
+# -- parser -------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="earmark",
+        description="Earmark hears, transcribes locally and files what was said under a profile.",
+    )
+    parser.add_argument("--version", action="version", version=f"earmark {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, func, help_text: str, *, json_flag: bool = False) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        if json_flag:
+            p.add_argument("--json", action="store_true", help="print JSON")
+        return p
+
+    def scope(p: argparse.ArgumentParser) -> None:
+        group = p.add_mutually_exclusive_group()
+        group.add_argument("--profile", metavar="NAME", help="this profile (default: the active one)")
+        group.add_argument("--all", action="store_true", help="every profile")
+
+    def period(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--since", metavar="TIME", help='e.g. 2h, 3d, yesterday, 2026-11-25')
+        p.add_argument("--until", metavar="TIME", help="same forms as --since")
+
+    p = add("run", cmd_run, "run the daemon in the foreground until Ctrl-C or SIGTERM")
+    p.add_argument("--headless", action="store_true", help="no tray icon")
+    p.add_argument("--profile", metavar="NAME", help="profile to record under")
+    p.add_argument("--device", metavar="NAME", help="input device: a name substring or index")
+
+    add("status", cmd_status, "show what the daemon is doing", json_flag=True)
+    add("stop", cmd_stop, "ask the running daemon to finish and stop")
+
+    p = add("search", cmd_search, 'search transcripts: words, "phrases", -exclusions',
+            json_flag=True)
+    p.add_argument("query", nargs="+", help="what to look for")
+    scope(p)
+    period(p)
+    p.add_argument("--limit", type=int, default=10, metavar="N", help="at most N hits (10)")
+    p.add_argument("--newest", action="store_true", help="newest first instead of by relevance")
+
+    p = add("import", cmd_import, "transcribe recordings (wav, flac, mp3, ogg, m4a, ...)",
+            json_flag=True)
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--profile", metavar="NAME", help="profile to file them under")
+    p.add_argument("--at", metavar="TIME",
+                   help="when the recording started (default: file time minus its length)")
+
+    p = add("transcripts", cmd_transcripts, "print transcripts in time order", json_flag=True)
+    scope(p)
+    period(p)
+    p.add_argument("--flagged", action="store_true",
+                   help="include segments flagged as likely invented by the model")
+
+    p = add("reindex", cmd_reindex, "rebuild search indexes from the store", json_flag=True)
+    scope(p)
+
+    p = add("ledger", cmd_ledger, "minute by minute: what was listened to, and every gap",
+            json_flag=True)
+    period(p)
+
+    p = add("doctor", cmd_doctor, "check devices, model, folders and permissions", json_flag=True)
+    p.add_argument("--profile", metavar="NAME", help="check this profile's model")
+
+    p = add("profile", cmd_profile, "list, show or check profiles", json_flag=True)
+    p.add_argument("action", choices=["list", "show", "check"])
+    p.add_argument("target", nargs="?", metavar="NAME|FILE")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    private_umask()
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except EarmarkError as exc:
+        if args.debug:
+            raise
+        print(f"earmark: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0

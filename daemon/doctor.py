@@ -1,0 +1,103 @@
+"""`earmark doctor`: checks audio devices, the model, the dirs and their permissions."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from dataclasses import dataclass
+
+from daemon import control
+from daemon.errors import EarmarkError
+from daemon.paths import Paths
+from daemon.profiles import load_profile
+from daemon.transcriber import Transcriber
+
+__all__ = ["Check", "run_checks"]
+
+OK, WARN, FAIL = "ok", "warning", "fail"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    verdict: str
+    detail: str
+
+
+def _audio() -> list[Check]:
+    try:
+        import sounddevice as sd
+    except OSError as exc:
+        return [Check("audio", FAIL, f"PortAudio is not installed ({exc}); install libportaudio2")]
+    from daemon.sources.microphone import list_input_devices
+
+    devices = list_input_devices()
+    if not devices:
+        return [Check("audio", WARN, "no input device found; Earmark will wait for one to appear")]
+    try:
+        default = sd.query_devices(kind="input")["name"]
+    except (ValueError, sd.PortAudioError):
+        default = None
+    names = ", ".join(d["name"] for d in devices)
+    detail = f"{len(devices)} input devices ({names})"
+    if default is None:
+        return [Check("audio", WARN, detail + "; no default input device")]
+    return [Check("audio", OK, f"{detail}; default: {default}")]
+
+
+def _model(paths: Paths, profile: str) -> list[Check]:
+    try:
+        settings = load_profile(profile, paths.profiles_dir).transcription
+        transcriber = Transcriber(settings)
+        transcriber.load()
+    except EarmarkError as exc:
+        return [Check("model", FAIL, str(exc))]
+    return [Check("model", OK, f"{transcriber.label} loads from {transcriber.model_path}")]
+
+
+def _dirs(paths: Paths) -> list[Check]:
+    checks = []
+    for label, directory in (
+        ("config dir", paths.config_dir),
+        ("data dir", paths.data_dir),
+        ("run dir", paths.run_dir),
+    ):
+        if not directory.exists():
+            checks.append(Check(label, WARN, f"{directory} does not exist yet (made on first run)"))
+            continue
+        mode = stat.S_IMODE(directory.stat().st_mode)
+        if mode & 0o077:
+            checks.append(Check(label, FAIL, f"{directory} is {mode:o}; expected 700 (private)"))
+        elif not os.access(directory, os.W_OK):
+            checks.append(Check(label, FAIL, f"{directory} is not writable"))
+        else:
+            checks.append(Check(label, OK, f"{directory} (700)"))
+    loose = [
+        p for p in paths.data_dir.rglob("*")
+        if paths.data_dir.exists() and p.is_file() and stat.S_IMODE(p.stat().st_mode) & 0o077
+    ] if paths.data_dir.exists() else []
+    if loose:
+        checks.append(Check("file permissions", FAIL,
+                            f"{len(loose)} files readable by others, e.g. {loose[0]}; expected 600"))
+    else:
+        checks.append(Check("file permissions", OK, "every data file is private (600)"))
+    if paths.data_dir.exists():
+        free = shutil.disk_usage(paths.data_dir).free
+        verdict = OK if free > 500 * 1024**2 else WARN if free > 50 * 1024**2 else FAIL
+        checks.append(Check("disk space", verdict, f"{free / 1024**3:.1f} GiB free for recordings"))
+    return checks
+
+
+def _daemon(paths: Paths) -> list[Check]:
+    try:
+        status = control.request(paths.control_socket, "status", timeout=3)
+    except EarmarkError:
+        return [Check("daemon", WARN, "not running (start it with `earmark run`)")]
+    verdict = OK if status["state"].startswith("recording") else WARN
+    return [Check("daemon", verdict, f"pid {status['pid']}: {status['state']}, "
+                                     f"backlog {status['backlog']}")]
+
+
+def run_checks(paths: Paths, *, profile: str) -> list[Check]:
+    return _dirs(paths) + _audio() + _model(paths, profile) + _daemon(paths)

@@ -1,0 +1,87 @@
+"""Where Earmark keeps its files, all private to the user (dirs 0700, files 0600)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+__all__ = ["Paths", "private_umask"]
+
+APP = "earmark"
+
+
+def private_umask() -> None:
+    """Make every file and directory this process creates private to the user."""
+    os.umask(0o077)
+
+
+@dataclass(frozen=True)
+class Paths:
+    """The directories and files of one Earmark installation."""
+
+    config_dir: Path
+    data_dir: Path
+    run_dir: Path
+
+    @classmethod
+    def from_environment(cls) -> Paths:
+        """Per-user platform dirs, or everything under EARMARK_HOME when it is set."""
+        home = os.environ.get("EARMARK_HOME")
+        if home:
+            root = Path(home).expanduser().absolute()
+            return cls(config_dir=root / "config", data_dir=root / "data", run_dir=root / "run")
+        return cls(
+            config_dir=Path(platformdirs.user_config_dir(APP)),
+            data_dir=Path(platformdirs.user_data_dir(APP)),
+            run_dir=Path(platformdirs.user_runtime_dir(APP)),
+        )
+
+    @property
+    def profiles_dir(self) -> Path:
+        return self.config_dir / "profiles"
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "earmark.db"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def control_socket(self) -> Path:
+        return self.run_dir / "control.sock"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.run_dir / "daemon.lock"
+
+    @property
+    def state_file(self) -> Path:
+        return self.data_dir / "state.json"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "earmark.log"
+
+    def ensure(self) -> Paths:
+        """Create the directories (0700) if missing and tighten them if they are not private."""
+        for directory in (
+            self.config_dir,
+            self.profiles_dir,
+            self.data_dir,
+            self.spool_dir,
+            self.index_dir,
+            self.run_dir,
+        ):
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if directory.stat().st_mode & 0o077:
+                directory.chmod(0o700)
+        return self

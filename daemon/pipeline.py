@@ -1,0 +1,351 @@
+"""The pipeline's two working stages and what joins them.
+
+    Source -> CaptureStage (segmenter, spool) ==spool on disk==> TranscribeStage (model, store, index)
+
+Each stage is a thread with `start()`/`stop()`. The spool is the queue between them: it is on
+disk, so a slow model, a crash or a kill -9 loses nothing, and recording never waits for the
+model. The first error in a stage stops that stage, is logged, and shows in `error`.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+from daemon.errors import SpoolFull
+from daemon.ledger import GAP, LISTENING, CaptureLedger
+from daemon.profiles import Profile, Transcription
+from daemon.search import SearchIndex
+from daemon.segmenter import Segmenter, Utterance
+from daemon.sources.base import ENDED, WAITING, Source
+from daemon.spool import Spool, SpooledUtterance
+from daemon.store import NewSegment, Store
+from daemon.transcriber import Transcriber
+
+__all__ = ["CaptureStage", "TranscribeStage"]
+
+log = logging.getLogger(__name__)
+
+_HOLD_LIMIT_S = 300.0  # speech kept in memory while the disk is full
+_FREE_MARGIN_BYTES = 20 * 1024 * 1024
+_INDEX_SYNC_EVERY_S = 2.0
+
+
+class CaptureStage:
+    """Reads a source, cuts utterances with the segmenter and writes them to the spool."""
+
+    def __init__(
+        self,
+        *,
+        source: Source,
+        segmenter: Segmenter,
+        spool: Spool,
+        profile: Callable[[], str],
+        on_spooled: Callable[[SpooledUtterance], None] = lambda item: None,
+        ledger: CaptureLedger | None = None,
+    ):
+        self.source = source
+        self.segmenter = segmenter
+        self.spool = spool
+        self.profile = profile
+        self.on_spooled = on_spooled
+        self.ledger = ledger
+        self.error: str | None = None
+        self.disk_full = False
+        self.utterances = 0
+        self.last_heard: float | None = None
+        self._held: deque[Utterance] = deque()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._next_space_check = 0.0
+
+    @property
+    def held_seconds(self) -> float:
+        return sum(u.duration for u in self._held)
+
+    def start(self) -> None:
+        self._stop.clear()
+        self.source.start()
+        self._thread = threading.Thread(target=self._run, name="earmark-capture", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop hearing; speech in progress is cut and spooled first."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def run_to_end(self) -> None:
+        """Run in the caller's thread until the source ends (used by `earmark import`)."""
+        self.source.start()
+        self._run()
+
+    def _run(self) -> None:
+        try:
+            was_waiting = None
+            while not self._stop.is_set():
+                block = self.source.read(0.2)
+                waiting = self.source.state == WAITING
+                if waiting != was_waiting:
+                    if waiting:
+                        self._spool_all(self.segmenter.flush())
+                    was_waiting = waiting
+                self._record_state()
+                if block is not None:
+                    self._spool_all(self.segmenter.feed(block.start, block.samples, block.source))
+                elif self.source.state == ENDED:
+                    break
+            self._spool_all(self.segmenter.flush())
+            if self._held:
+                self._retry_held(force=True)
+        except Exception as exc:  # the first error stops the stage and is shown
+            log.exception("capture stopped")
+            self.error = f"capture stopped: {exc}"
+        finally:
+            self.source.stop()
+
+    def _record_state(self) -> None:
+        if self.ledger is None:
+            return
+        if self.disk_full:
+            self.ledger.record(GAP, source=self.source.name, reason="disk full")
+        elif self.source.state == WAITING:
+            self.ledger.record(GAP, source=self.source.name, reason=self.source.reason or "device lost")
+        else:
+            self.ledger.record(LISTENING, source=self.source.name)
+
+    def _spool_all(self, utterances: list[Utterance]) -> None:
+        if self._held:
+            self._retry_held()
+        for utterance in utterances:
+            self.last_heard = utterance.start + utterance.duration
+            if self._held:
+                self._hold(utterance)
+            else:
+                self._write(utterance)
+
+    def _write(self, utterance: Utterance) -> bool:
+        try:
+            item = self.spool.put(
+                profile=self.profile(), source=utterance.source, start=utterance.start,
+                samples=utterance.samples,
+            )
+        except SpoolFull as exc:
+            if not self.disk_full:
+                log.error("%s; recording pauses until space returns", exc)
+            self.disk_full = True
+            self._hold(utterance)
+            return False
+        self.utterances += 1
+        self.on_spooled(item)
+        return True
+
+    def _hold(self, utterance: Utterance) -> None:
+        self._held.append(utterance)
+        while self.held_seconds > _HOLD_LIMIT_S:
+            dropped = self._held.popleft()
+            log.error("disk still full: dropped %.1f s of speech heard at %s",
+                      dropped.duration, time.ctime(dropped.start))
+
+    def _retry_held(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now < self._next_space_check:
+            return
+        self._next_space_check = now + 2.0
+        if shutil.disk_usage(self.spool.directory).free < _FREE_MARGIN_BYTES and not force:
+            return
+        while self._held:
+            if not self._write(self._held[0]):
+                self._held.pop()  # _write held it again at the end; keep the original order
+                return
+            self._held.popleft()
+        if self.disk_full:
+            log.info("disk has space again; recording resumed")
+        self.disk_full = False
+
+    def tick(self) -> None:
+        """Called periodically by the daemon so a full disk is retried even in silence."""
+        if self._held:
+            self._retry_held()
+
+
+class TranscribeStage:
+    """Drains the spool oldest first: transcribe, commit to the store, index, then delete."""
+
+    def __init__(
+        self,
+        *,
+        spool: Spool,
+        store: Store,
+        index_root: Path,
+        audio_root: Path,
+        profile_for: Callable[[str], Profile],
+        preload: Transcription | None = None,
+        on_done: Callable[[SpooledUtterance], None] = lambda item: None,
+    ):
+        self.spool = spool
+        self.store = store
+        self.index_root = index_root
+        self.audio_root = audio_root
+        self.profile_for = profile_for
+        self.preload = preload
+        self.on_done = on_done
+        self.error: str | None = None
+        self.transcribed = 0
+        self.latencies: deque[float] = deque(maxlen=1000)
+        self.model_state = "not loaded"
+        self._transcribers: dict[Transcription, Transcriber] = {}
+        self._indexes: dict[str, SearchIndex] = {}
+        self._unsynced: set[str] = set()
+        self._heard_ends: list[float] = []  # end of each utterance committed but not yet indexed
+        self._last_sync = 0.0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._draining_until: float | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def whisper_calls(self) -> int:
+        return sum(t.calls for t in self._transcribers.values())
+
+    def model_label(self, settings: Transcription) -> str:
+        return self._transcriber(settings, load=False).label
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="earmark-transcriber", daemon=True)
+        self._thread.start()
+
+    def wake(self, item: SpooledUtterance | None = None) -> None:
+        self._wake.set()
+
+    def stop(self, *, drain_s: float = 0.0) -> None:
+        """Stop; with drain_s, keep transcribing what is spooled for up to that long first."""
+        self._draining_until = time.monotonic() + drain_s
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=drain_s + 120)
+            self._thread = None
+
+    def _run(self) -> None:
+        try:
+            if self.preload is not None:
+                self._transcriber(self.preload)
+            while True:
+                self.drain()
+                if self._stop.is_set():
+                    break
+                self._wake.wait(timeout=1.0)
+                self._wake.clear()
+            self.sync_indexes(force=True)
+        except Exception as exc:
+            log.exception("transcription stopped")
+            self.error = f"transcription stopped: {exc}"
+
+    def _out_of_time(self) -> bool:
+        if not self._stop.is_set():
+            return False
+        return self._draining_until is None or time.monotonic() >= self._draining_until
+
+    def drain(self, only: set[str] | None = None) -> int:
+        """Transcribe every pending item this worker can claim (only those in `only`, if given)."""
+        done = 0
+        for item in self.spool.pending():
+            if self._out_of_time():
+                break
+            if only is not None and item.uid not in only:
+                continue
+            with self.spool.claim(item) as mine:
+                if mine:
+                    self.process(item)
+                    done += 1
+            self.sync_indexes()
+        self.sync_indexes(force=True)
+        return done
+
+    def _transcriber(self, settings: Transcription, *, load: bool = True) -> Transcriber:
+        transcriber = self._transcribers.get(settings)
+        if transcriber is None:
+            transcriber = Transcriber(settings)
+            self._transcribers[settings] = transcriber
+        if load and not transcriber.loaded:
+            self.model_state = "loading"
+            transcriber.load()
+            self.model_state = "loaded"
+        return transcriber
+
+    def process(self, item: SpooledUtterance) -> None:
+        """Transcribe and commit one claimed item, then remove it from the spool."""
+        profile = self.profile_for(item.profile)
+        keep = self._audio_path(item) if profile.retention.keep_audio else None
+        if self.store.has_utterance(item.uid):  # committed before a crash; just finish up
+            self.spool.remove(item, keep_audio_at=keep)
+            return
+        try:
+            audio = item.read_audio()
+        except (OSError, EOFError, ValueError) as exc:
+            log.error("spool item %s cannot be read (%s); left in place", item.uid, exc)
+            return
+        transcriber = self._transcriber(profile.transcription)
+        segments, language = transcriber.transcribe(audio)
+        self.store.add_utterance(
+            uid=item.uid,
+            profile=item.profile,
+            source=item.source,
+            start=item.start,
+            end=item.end,
+            model=transcriber.label,
+            language=language,
+            audio_path=str(keep) if keep else None,
+            segments=[
+                NewSegment(
+                    start=item.start + s.start,
+                    end=item.start + min(s.end, item.duration),
+                    text=s.text,
+                    avg_logprob=s.avg_logprob,
+                    no_speech_prob=s.no_speech_prob,
+                    compression_ratio=s.compression_ratio,
+                    words=[(item.start + a, item.start + b, w, p) for a, b, w, p in s.words],
+                    flag=s.flag,
+                )
+                for s in segments
+            ],
+        )
+        self.spool.remove(item, keep_audio_at=keep)
+        self._unsynced.add(item.profile)
+        self._heard_ends.append(item.end)
+        self.transcribed += 1
+        self.on_done(item)
+
+    def sync_indexes(self, force: bool = False) -> None:
+        """Bring the indexes of profiles with new segments up to the store."""
+        now = time.monotonic()
+        if not self._unsynced or (not force and now - self._last_sync < _INDEX_SYNC_EVERY_S):
+            return
+        for profile in sorted(self._unsynced):
+            index = self._indexes.setdefault(profile, SearchIndex(self.index_root, profile))
+            index.sync(self.store)
+        self._unsynced.clear()
+        self._last_sync = now
+        searchable = time.time()
+        self.latencies.extend(searchable - end for end in self._heard_ends)
+        self._heard_ends.clear()
+
+    def _audio_path(self, item: SpooledUtterance) -> Path:
+        day = time.strftime("%Y-%m-%d", time.localtime(item.start))
+        return self.audio_root / item.profile / day / f"{item.uid}.wav"
+
+    def close(self) -> None:
+        for index in self._indexes.values():
+            index.close()

@@ -1,0 +1,233 @@
+"""Profiles: YAML files validated into frozen dataclasses, errors as FILE:LINE: key: expected ...
+
+Built-in profiles ship in the package (`profiles/` in the source tree); a user's file of the
+same name in the config dir's `profiles/` replaces the built-in one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from daemon.errors import ProfileError
+
+__all__ = [
+    "Profile",
+    "Transcription",
+    "Segmentation",
+    "Retention",
+    "load_profile",
+    "load_profile_file",
+    "list_profiles",
+    "DEFAULT_PROFILE",
+    "BUNDLED_MODEL",
+]
+
+DEFAULT_PROFILE = "default"
+BUNDLED_MODEL = "bundled"
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Transcription:
+    """How a profile's speech is turned into text."""
+
+    model: str = BUNDLED_MODEL
+    language: str = "en"
+    vocabulary: tuple[str, ...] = ()
+    beam_size: int = 5
+    threads: int = 0
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """How the voice-activity detector cuts speech into utterances."""
+
+    threshold: float = 0.5
+    min_silence_ms: int = 600
+    pre_roll_ms: int = 300
+    min_speech_ms: int = 250
+    max_utterance_s: float = 28.0
+
+
+@dataclass(frozen=True)
+class Retention:
+    """What is kept of what was heard."""
+
+    keep_audio: bool = False
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One kind of listening: what to hear, how to transcribe it, what to keep."""
+
+    name: str
+    description: str = ""
+    sources: tuple[str, ...] = ("microphone",)
+    transcription: Transcription = field(default_factory=Transcription)
+    segmentation: Segmentation = field(default_factory=Segmentation)
+    retention: Retention = field(default_factory=Retention)
+
+
+_RANGES: dict[tuple[type, str], tuple[float, float]] = {
+    (Transcription, "beam_size"): (1, 20),
+    (Transcription, "threads"): (0, 256),
+    (Segmentation, "threshold"): (0.05, 0.95),
+    (Segmentation, "min_silence_ms"): (100, 10_000),
+    (Segmentation, "pre_roll_ms"): (0, 2_000),
+    (Segmentation, "min_speech_ms"): (0, 5_000),
+    (Segmentation, "max_utterance_s"): (2, 30),
+}
+
+_TYPE_WORDS = {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}
+_constructor = yaml.constructor.SafeConstructor()
+
+
+def _where(source: str, node: yaml.Node) -> str:
+    return f"{source}:{node.start_mark.line + 1}"
+
+
+def _scalar(node: yaml.Node, expected: type, source: str, key: str):
+    if not isinstance(node, yaml.ScalarNode):
+        raise ProfileError(f"{_where(source, node)}: {key}: expected {_TYPE_WORDS[expected]}")
+    value = _constructor.construct_object(node, deep=True)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if expected is str and value is None:
+        value = ""
+    if expected is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = node.value
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise ProfileError(
+            f"{_where(source, node)}: {key}: expected {_TYPE_WORDS[expected]}, got {node.value!r}"
+        )
+    return value
+
+
+def _build(cls: type, node: yaml.Node, source: str, prefix: str, extra: dict | None = None):
+    if not isinstance(node, yaml.MappingNode):
+        what = prefix.rstrip(".") or "the profile"
+        raise ProfileError(f"{_where(source, node)}: {what}: expected a mapping of keys")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    values: dict = dict(extra or {})
+    for key_node, value_node in node.value:
+        key = str(key_node.value)
+        path = prefix + key
+        if key not in known or key in values:
+            expected = ", ".join(sorted(known - set(extra or {})))
+            raise ProfileError(f"{_where(source, key_node)}: {path}: unknown key (expected one of {expected})")
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            values[key] = _build(hint, value_node, source, path + ".")
+        elif typing.get_origin(hint) is tuple:
+            if isinstance(value_node, yaml.ScalarNode) and value_node.value == "":
+                values[key] = ()
+                continue
+            if not isinstance(value_node, yaml.SequenceNode):
+                raise ProfileError(f"{_where(source, value_node)}: {path}: expected a list of strings")
+            values[key] = tuple(_scalar(item, str, source, path) for item in value_node.value)
+        else:
+            value = _scalar(value_node, hint, source, path)
+            bounds = _RANGES.get((cls, key))
+            if bounds and not bounds[0] <= value <= bounds[1]:
+                raise ProfileError(
+                    f"{_where(source, value_node)}: {path}: expected a value from {bounds[0]:g} "
+                    f"to {bounds[1]:g}, got {value!r}"
+                )
+            values[key] = value
+    return cls(**values)
+
+
+def parse_profile(text: str, *, source: str, name: str) -> Profile:
+    """Validate YAML text into a Profile; `source` names the file in error messages."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ProfileError(f"{source}{line}: not valid YAML ({problem})") from None
+    if node is None:
+        raise ProfileError(f"{source}:1: the profile is empty; expected a mapping of keys")
+    declared = _declared_name(node)
+    if declared is not None and declared.value != name:
+        raise ProfileError(
+            f"{_where(source, declared)}: name: expected {name!r} to match the file name, "
+            f"got {declared.value!r}"
+        )
+    _drop_name(node)
+    return _build(Profile, node, source, "", extra={"name": name})
+
+
+def _declared_name(node: yaml.Node) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if key_node.value == "name":
+                return value_node
+    return None
+
+
+def _drop_name(node: yaml.Node) -> None:
+    if isinstance(node, yaml.MappingNode):
+        node.value = [(k, v) for k, v in node.value if k.value != "name"]
+
+
+def load_profile_file(path: Path) -> Profile:
+    """Read and validate one profile file; its name is the file's stem."""
+    name = path.stem
+    if not _NAME.match(name):
+        raise ProfileError(
+            f"{path}: the file name must be a profile name (lower-case letters, digits, - and _)"
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot be read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ProfileError(f"{path}: expected UTF-8 text") from None
+    return parse_profile(text, source=str(path), name=name)
+
+
+def _builtin_dir() -> Path:
+    """Built-in profiles: package data in an installed wheel, `profiles/` in a source checkout."""
+    checkout = Path(__file__).resolve().parent.parent / "profiles"
+    if checkout.is_dir():
+        return checkout  # editable installs do not apply package-dir mappings
+    return Path(str(resources.files("daemon.builtin_profiles")))
+
+
+def _builtin_files() -> dict[str, Path]:
+    return {path.stem: path for path in sorted(_builtin_dir().glob("*.yaml"))}
+
+
+def profile_files(user_dir: Path) -> dict[str, Path]:
+    """Every profile by name: built-ins, replaced by the user's files of the same name."""
+    files = _builtin_files()
+    if user_dir.is_dir():
+        for path in sorted(user_dir.glob("*.yaml")):
+            files[path.stem] = path
+    return dict(sorted(files.items()))
+
+
+def list_profiles(user_dir: Path) -> list[str]:
+    """The names of all profiles, built-in and the user's."""
+    return list(profile_files(user_dir))
+
+
+def load_profile(name: str, user_dir: Path) -> Profile:
+    """Load a profile by name, the user's file taking precedence over the built-in one."""
+    files = profile_files(user_dir)
+    if name not in files:
+        raise ProfileError(
+            f"there is no profile named {name!r}; known profiles: {', '.join(files) or 'none'}"
+        )
+    return load_profile_file(files[name])
+
+

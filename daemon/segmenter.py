@@ -1,0 +1,199 @@
+"""The segmenter: Silero VAD cuts a stream of audio into utterances; silence never passes.
+
+Uses the Silero ONNX model that ships inside faster-whisper, run window by window (512 samples,
+32 ms at 16 kHz) with its recurrent state carried across calls, so a live stream is judged the
+same way a whole file would be.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from daemon.profiles import Segmentation
+from daemon.spool import SAMPLE_RATE
+
+__all__ = ["Segmenter", "Utterance", "SpeechDetector"]
+
+log = logging.getLogger(__name__)
+
+WINDOW = 512
+_CONTEXT = 64
+_WINDOW_S = WINDOW / SAMPLE_RATE
+_SPLIT_PAUSE_WINDOWS = 4  # a pause of >= 128 ms is a good place to split long speech
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """Speech cut from a stream: int16 samples and the wall-clock time of the first one."""
+
+    start: float
+    samples: np.ndarray
+    source: str
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / SAMPLE_RATE
+
+
+class SpeechDetector:
+    """Silero VAD speech probabilities for consecutive 512-sample windows, state carried over."""
+
+    def __init__(self):
+        import onnxruntime
+        from faster_whisper.utils import get_assets_path
+
+        opts = onnxruntime.SessionOptions()
+        opts.inter_op_num_threads = 1
+        opts.intra_op_num_threads = 1
+        opts.enable_cpu_mem_arena = False
+        opts.log_severity_level = 4
+        self._session = onnxruntime.InferenceSession(
+            os.path.join(get_assets_path(), "silero_vad_v6.onnx"),
+            providers=["CPUExecutionProvider"],
+            sess_options=opts,
+        )
+        self.reset()
+
+    def reset(self) -> None:
+        self._h = np.zeros((1, 1, 128), dtype=np.float32)
+        self._c = np.zeros((1, 1, 128), dtype=np.float32)
+        self._context = np.zeros(_CONTEXT, dtype=np.float32)
+
+    def __call__(self, windows: np.ndarray) -> np.ndarray:
+        """Probabilities for an (n, 512) float32 array of consecutive windows."""
+        contexts = np.concatenate([self._context[None, :], windows[:-1, -_CONTEXT:]], axis=0)
+        batch = np.concatenate([contexts, windows], axis=1)
+        out, self._h, self._c = self._session.run(None, {"input": batch, "h": self._h, "c": self._c})
+        self._context = windows[-1, -_CONTEXT:].copy()
+        return np.asarray(out, dtype=np.float32).reshape(-1)
+
+
+class Segmenter:
+    """Feeds frames in, gets utterances out.
+
+    An utterance starts when a window's speech probability reaches the threshold (with
+    `pre_roll_ms` of audio before it), and ends after `min_silence_ms` of silence. Speech longer
+    than `max_utterance_s` is split at its last pause, or cut hard when it has none.
+    """
+
+    def __init__(self, settings: Segmentation, *, detector: SpeechDetector | None = None):
+        self.settings = settings
+        self.detector = detector or SpeechDetector()
+        self._neg_threshold = max(settings.threshold - 0.15, 0.01)
+        self._pre_roll = max(0, round(settings.pre_roll_ms / 1000 / _WINDOW_S))
+        self._end_silence = max(1, round(settings.min_silence_ms / 1000 / _WINDOW_S))
+        self._max_windows = int(settings.max_utterance_s / _WINDOW_S)
+        self._min_speech = round(settings.min_speech_ms / 1000 / _WINDOW_S)
+        self._keep_tail = max(1, min(self._end_silence, round(0.2 / _WINDOW_S)))
+        self.windows_seen = 0
+        self._reset_stream()
+
+    def _reset_stream(self) -> None:
+        self._pending = np.zeros(0, dtype=np.int16)
+        self._pending_start = 0.0
+        self._source = ""
+        self._history: deque[tuple[float, np.ndarray]] = deque(maxlen=self._pre_roll)
+        self._speech: list[tuple[float, np.ndarray, bool]] | None = None
+        self._silence_run = 0
+        self.detector.reset()
+
+    @property
+    def in_speech(self) -> bool:
+        return self._speech is not None
+
+    def feed(self, start: float, samples: np.ndarray, source: str) -> list[Utterance]:
+        """Add int16 mono 16 kHz samples whose first sample was heard at `start`."""
+        if self._source and source != self._source:
+            done = self.flush()
+        else:
+            done = []
+        self._source = source
+        if len(self._pending) == 0:
+            self._pending_start = start
+        self._pending = np.concatenate([self._pending, np.asarray(samples, dtype=np.int16)])
+        count = len(self._pending) // WINDOW
+        if count == 0:
+            return done
+        block = self._pending[: count * WINDOW].reshape(count, WINDOW)
+        block_start = self._pending_start
+        self._pending = self._pending[count * WINDOW :]
+        self._pending_start = block_start + count * _WINDOW_S
+        probs = self.detector(block.astype(np.float32) / 32768.0)
+        self.windows_seen += count
+        for i in range(count):
+            done.extend(self._step(block_start + i * _WINDOW_S, block[i], float(probs[i])))
+        return done
+
+    def _step(self, t: float, window: np.ndarray, prob: float) -> list[Utterance]:
+        if self._speech is None:
+            if prob >= self.settings.threshold:
+                self._speech = [(wt, w, False) for wt, w in self._history]
+                self._speech.append((t, window, True))
+                self._silence_run = 0
+                self._history.clear()
+            else:
+                self._history.append((t, window))
+            return []
+        silent = prob < self._neg_threshold or (prob < self.settings.threshold and self._silence_run)
+        self._speech.append((t, window, not silent))
+        self._silence_run = self._silence_run + 1 if silent else 0
+        if self._silence_run >= self._end_silence:
+            return self._close(len(self._speech) - self._silence_run + self._keep_tail)
+        if len(self._speech) >= self._max_windows:
+            return self._split_long()
+        return []
+
+    def _close(self, end: int) -> list[Utterance]:
+        """Emit the current speech up to window `end`; the rest becomes pre-roll history."""
+        speech, self._speech = self._speech, None
+        rest = speech[end:]
+        self._silence_run = 0
+        self._history.clear()
+        for wt, w, _ in rest[-self._pre_roll :] if self._pre_roll else []:
+            self._history.append((wt, w))
+        kept = speech[:end]
+        if sum(1 for *_, voiced in kept if voiced) < max(1, self._min_speech):
+            return []
+        return [
+            Utterance(
+                start=kept[0][0],
+                samples=np.concatenate([w for _, w, _ in kept]),
+                source=self._source,
+            )
+        ]
+
+    def _split_long(self) -> list[Utterance]:
+        """Cut speech at the start of its last pause (>= 128 ms), or hard at the limit."""
+        speech = self._speech
+        cut, run = None, 0
+        for i in range(len(speech) - 1, len(speech) // 2, -1):
+            run = run + 1 if not speech[i][2] else 0
+            if run >= _SPLIT_PAUSE_WINDOWS:
+                cut = i + run // 2
+                break
+        if cut is None:
+            cut = len(speech)
+        tail = speech[cut:]
+        done = self._close(cut)
+        if tail:
+            self._speech = tail
+            self._history.clear()
+            self._silence_run = 0
+            for *_, voiced in reversed(tail):
+                if voiced:
+                    break
+                self._silence_run += 1
+        return done
+
+    def flush(self) -> list[Utterance]:
+        """End of stream or a gap in it: emit any speech in progress and start afresh."""
+        done: list[Utterance] = []
+        if self._speech is not None:
+            done = self._close(len(self._speech) - self._silence_run + min(self._silence_run, self._keep_tail))
+        self._reset_stream()
+        return done

@@ -1,0 +1,205 @@
+"""The spool: every utterance is on disk, fsynced, before it is transcribed.
+
+An item is two files named by its uid: `UID.wav` (16 kHz mono int16) and `UID.json` (profile,
+source, wall-clock start). Both are written to temporary names, fsynced and renamed; the JSON
+sidecar is renamed last, so an item exists only once it is whole. A worker claims an item with an
+exclusive lock on its sidecar, so the daemon and an `earmark import` never transcribe the same
+item twice; the lock dies with its process, so a killed worker's items are drained by the next.
+Items are removed only after their transcript is committed to the store.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import logging
+import os
+import time
+import uuid
+import wave
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from daemon.errors import SpoolFull
+
+__all__ = ["Spool", "SpooledUtterance", "SAMPLE_RATE"]
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16_000
+_STALE_PARTIAL_S = 120.0
+
+
+@dataclass(frozen=True)
+class SpooledUtterance:
+    """An utterance waiting on disk for its transcript."""
+
+    uid: str
+    profile: str
+    source: str
+    start: float
+    duration: float
+    wav_path: Path
+    meta_path: Path
+
+    @property
+    def end(self) -> float:
+        return self.start + self.duration
+
+    def read_audio(self) -> np.ndarray:
+        """The utterance as float32 samples in [-1, 1]."""
+        with wave.open(str(self.wav_path), "rb") as wav:
+            frames = wav.readframes(wav.getnframes())
+        return np.frombuffer(frames, dtype=np.int16).astype(np.float32) / 32768.0
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def new_uid(start: float) -> str:
+    """A unique, time-ordered name for an utterance."""
+    return f"{int(start * 1000):013d}-{uuid.uuid4().hex[:10]}"
+
+
+class Spool:
+    """A directory of utterances waiting for transcription."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    def put(self, *, profile: str, source: str, start: float, samples: np.ndarray) -> SpooledUtterance:
+        """Write an utterance durably; raises SpoolFull (leaving nothing behind) if the disk is full."""
+        uid = new_uid(start)
+        wav_path = self.directory / f"{uid}.wav"
+        meta_path = self.directory / f"{uid}.json"
+        wav_tmp = self.directory / f".{uid}.wav.tmp"
+        meta_tmp = self.directory / f".{uid}.json.tmp"
+        pcm = np.asarray(samples, dtype=np.int16)
+        meta = {
+            "uid": uid,
+            "profile": profile,
+            "source": source,
+            "start": start,
+            "duration": len(pcm) / SAMPLE_RATE,
+        }
+        try:
+            with open(wav_tmp, "wb") as raw:
+                with wave.open(raw, "wb") as wav:
+                    wav.setnchannels(1)
+                    wav.setsampwidth(2)
+                    wav.setframerate(SAMPLE_RATE)
+                    wav.writeframes(pcm.tobytes())
+                raw.flush()
+                os.fsync(raw.fileno())
+            with open(meta_tmp, "w", encoding="utf-8") as fh:
+                json.dump(meta, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(wav_tmp, wav_path)
+            os.replace(meta_tmp, meta_path)
+            _fsync_dir(self.directory)
+        except OSError as exc:
+            for leftover in (wav_tmp, meta_tmp, wav_path):
+                leftover.unlink(missing_ok=True)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise SpoolFull(f"no space left on the disk holding {self.directory}") from exc
+            raise
+        return SpooledUtterance(
+            uid=uid,
+            profile=profile,
+            source=source,
+            start=start,
+            duration=meta["duration"],
+            wav_path=wav_path,
+            meta_path=meta_path,
+        )
+
+    def pending(self) -> list[SpooledUtterance]:
+        """Every whole item, oldest first."""
+        items = []
+        for meta_path in self.directory.glob("*.json"):
+            item = self._read(meta_path)
+            if item is not None:
+                items.append(item)
+        items.sort(key=lambda i: (i.start, i.uid))
+        return items
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.directory.glob("*.json"))
+
+    def _read(self, meta_path: Path) -> SpooledUtterance | None:
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            wav_path = meta_path.with_suffix(".wav")
+            if not wav_path.exists():
+                raise ValueError("its audio file is missing")
+            return SpooledUtterance(
+                uid=str(meta["uid"]),
+                profile=str(meta["profile"]),
+                source=str(meta["source"]),
+                start=float(meta["start"]),
+                duration=float(meta["duration"]),
+                wav_path=wav_path,
+                meta_path=meta_path,
+            )
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            quarantine = self.directory / "damaged"
+            quarantine.mkdir(mode=0o700, exist_ok=True)
+            log.error("spool item %s is damaged (%s); moved to %s", meta_path.name, exc, quarantine)
+            for path in (meta_path, meta_path.with_suffix(".wav")):
+                if path.exists():
+                    os.replace(path, quarantine / path.name)
+            return None
+
+    @contextmanager
+    def claim(self, item: SpooledUtterance) -> Iterator[bool]:
+        """Lock an item for this worker; yields False if another worker holds it or it is gone."""
+        try:
+            fd = os.open(item.meta_path, os.O_RDONLY)
+        except FileNotFoundError:
+            yield False
+            return
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield item.meta_path.exists()
+        finally:
+            os.close(fd)
+
+    def remove(self, item: SpooledUtterance, *, keep_audio_at: Path | None = None) -> None:
+        """Drop a transcribed item, moving its audio to `keep_audio_at` if the profile keeps audio."""
+        if keep_audio_at is not None:
+            keep_audio_at.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.replace(item.wav_path, keep_audio_at)
+        else:
+            item.wav_path.unlink(missing_ok=True)
+        item.meta_path.unlink(missing_ok=True)
+
+    def sweep_partials(self) -> int:
+        """Delete half-written leftovers of a crash (temp files, audio without a sidecar)."""
+        removed = 0
+        cutoff = time.time() - _STALE_PARTIAL_S
+        for path in self.directory.iterdir():
+            partial = path.name.endswith(".tmp") or (
+                path.suffix == ".wav" and not path.with_suffix(".json").exists()
+            )
+            if partial and path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed

@@ -1,0 +1,449 @@
+"""The store: SQLite in WAL mode, the source of truth for everything that was heard.
+
+Holds utterances and their segments, the capture ledger (what was heard, from which source,
+and every gap with its reason), the daemon's runs, and how far each search index has caught up.
+Schema changes are numbered migrations recorded in `schema_migrations`; the database is backed up
+before any migration runs, and no migration drops or rewrites a transcript.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "Store",
+    "StoredSegment",
+    "StoredUtterance",
+    "NewSegment",
+    "CaptureSpan",
+    "MIGRATIONS",
+]
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (
+        1,
+        "utterances, segments, capture ledger, runs, index marks",
+        """
+        CREATE TABLE utterances (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL UNIQUE,
+            profile TEXT NOT NULL,
+            source TEXT NOT NULL,
+            start REAL NOT NULL,
+            end REAL NOT NULL,
+            model TEXT NOT NULL,
+            language TEXT,
+            audio_path TEXT,
+            transcribed_at REAL NOT NULL
+        );
+        CREATE INDEX utterances_profile_start ON utterances (profile, start);
+        CREATE TABLE segments (
+            id INTEGER PRIMARY KEY,
+            utterance_id INTEGER NOT NULL REFERENCES utterances (id) ON DELETE CASCADE,
+            profile TEXT NOT NULL,
+            source TEXT NOT NULL,
+            start REAL NOT NULL,
+            end REAL NOT NULL,
+            text TEXT NOT NULL,
+            avg_logprob REAL NOT NULL,
+            no_speech_prob REAL NOT NULL,
+            compression_ratio REAL NOT NULL,
+            words TEXT NOT NULL,
+            flag TEXT
+        );
+        CREATE INDEX segments_profile_start ON segments (profile, start);
+        CREATE INDEX segments_utterance ON segments (utterance_id);
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            pid INTEGER NOT NULL,
+            started REAL NOT NULL,
+            heartbeat REAL NOT NULL,
+            stopped REAL
+        );
+        CREATE TABLE capture_spans (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER REFERENCES runs (id),
+            state TEXT NOT NULL CHECK (state IN ('listening', 'gap')),
+            source TEXT,
+            reason TEXT,
+            start REAL NOT NULL,
+            end REAL NOT NULL
+        );
+        CREATE INDEX capture_spans_start ON capture_spans (start);
+        CREATE TABLE index_marks (
+            profile TEXT PRIMARY KEY,
+            last_segment_id INTEGER NOT NULL
+        );
+        """,
+    ),
+]
+
+
+@dataclass(frozen=True)
+class NewSegment:
+    """A segment about to be stored: times are absolute (seconds since the epoch)."""
+
+    start: float
+    end: float
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float
+    words: Sequence[tuple[float, float, str, float]]
+    flag: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredSegment:
+    id: int
+    utterance_id: int
+    profile: str
+    source: str
+    start: float
+    end: float
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float
+    flag: str | None
+
+    @property
+    def confidence(self) -> float:
+        """A 0..1 figure from Whisper's mean token log-probability."""
+        return round(math.exp(min(0.0, self.avg_logprob)), 4)
+
+
+@dataclass(frozen=True)
+class StoredUtterance:
+    id: int
+    uid: str
+    profile: str
+    source: str
+    start: float
+    end: float
+    audio_path: str | None
+
+
+@dataclass(frozen=True)
+class CaptureSpan:
+    """One stretch of the capture ledger: listening to a source, or a gap with its reason."""
+
+    id: int
+    state: str
+    source: str | None
+    reason: str | None
+    start: float
+    end: float
+
+
+_SEGMENT_COLUMNS = (
+    "id, utterance_id, profile, source, start, end, text, avg_logprob, no_speech_prob, "
+    "compression_ratio, flag"
+)
+
+
+class Store:
+    """One SQLite database; safe to use from several threads and processes."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._local = threading.local()
+        self._migrate()
+
+    # -- connections and migrations -------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        conn = self._connect()
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied REAL NOT NULL)"
+        )
+        done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+        pending = [m for m in MIGRATIONS if m[0] not in done]
+        if not pending:
+            return
+        if done:
+            self._backup(max(done))
+        for version, name, sql in pending:
+            with self._transaction() as tx:
+                for statement in sql.split(";"):
+                    if statement.strip():
+                        tx.execute(statement)
+                tx.execute(
+                    "INSERT INTO schema_migrations (version, name, applied) VALUES (?, ?, ?)",
+                    (version, name, time.time()),
+                )
+            log.info("store migrated to version %d (%s)", version, name)
+
+    def _backup(self, version: int) -> None:
+        target = self.path.with_name(f"{self.path.name}.v{version}.bak")
+        dest = sqlite3.connect(target)
+        with dest:
+            self._connect().backup(dest)
+        dest.close()
+        log.info("store backed up to %s before migrating", target)
+
+    def schema_version(self) -> int:
+        row = self._connect().execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+        return int(row[0] or 0)
+
+    # -- utterances and segments ----------------------------------------------------------
+
+    def has_utterance(self, uid: str) -> bool:
+        row = self._connect().execute("SELECT 1 FROM utterances WHERE uid = ?", (uid,)).fetchone()
+        return row is not None
+
+    def add_utterance(
+        self,
+        *,
+        uid: str,
+        profile: str,
+        source: str,
+        start: float,
+        end: float,
+        model: str,
+        language: str | None,
+        segments: Sequence[NewSegment],
+        audio_path: str | None = None,
+    ) -> int | None:
+        """Store an utterance with its segments in one transaction; None if already stored."""
+        with self._transaction() as tx:
+            cur = tx.execute(
+                "INSERT OR IGNORE INTO utterances "
+                "(uid, profile, source, start, end, model, language, audio_path, transcribed_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (uid, profile, source, start, end, model, language, audio_path, time.time()),
+            )
+            if cur.rowcount == 0:
+                return None
+            utterance_id = cur.lastrowid
+            tx.executemany(
+                "INSERT INTO segments (utterance_id, profile, source, start, end, text, "
+                "avg_logprob, no_speech_prob, compression_ratio, words, flag) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        utterance_id,
+                        profile,
+                        source,
+                        s.start,
+                        s.end,
+                        s.text,
+                        s.avg_logprob,
+                        s.no_speech_prob,
+                        s.compression_ratio,
+                        json.dumps([list(w) for w in s.words]),
+                        s.flag,
+                    )
+                    for s in segments
+                ],
+            )
+            return utterance_id
+
+    def segments(
+        self,
+        *,
+        profiles: Sequence[str] | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        after_id: int | None = None,
+        include_flagged: bool = True,
+        limit: int | None = None,
+    ) -> list[StoredSegment]:
+        """Segments in time order (or id order with after_id), filtered as asked."""
+        where, args = [], []
+        if profiles is not None:
+            where.append(f"profile IN ({','.join('?' * len(profiles))})")
+            args.extend(profiles)
+        if since is not None:
+            where.append("end >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("start <= ?")
+            args.append(until)
+        if after_id is not None:
+            where.append("id > ?")
+            args.append(after_id)
+        if not include_flagged:
+            where.append("flag IS NULL")
+        sql = f"SELECT {_SEGMENT_COLUMNS} FROM segments"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id" if after_id is not None else " ORDER BY start, id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [StoredSegment(**dict(row)) for row in self._connect().execute(sql, args)]
+
+    def iter_segments(self, *, profile: str, batch: int = 20_000) -> Iterator[StoredSegment]:
+        """Every unflagged segment of a profile in id order, read in batches."""
+        last = 0
+        while True:
+            rows = self.segments(
+                profiles=[profile], after_id=last, include_flagged=False, limit=batch
+            )
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1].id
+
+    def segment_words(self, segment_id: int) -> list[list]:
+        row = self._connect().execute(
+            "SELECT words FROM segments WHERE id = ?", (segment_id,)
+        ).fetchone()
+        return json.loads(row[0]) if row else []
+
+    def utterances(self, *, profile: str | None = None) -> list[StoredUtterance]:
+        sql = "SELECT id, uid, profile, source, start, end, audio_path FROM utterances"
+        args: list = []
+        if profile is not None:
+            sql += " WHERE profile = ?"
+            args.append(profile)
+        sql += " ORDER BY start, id"
+        return [StoredUtterance(**dict(r)) for r in self._connect().execute(sql, args)]
+
+    def profiles_with_data(self) -> list[str]:
+        rows = self._connect().execute("SELECT DISTINCT profile FROM utterances ORDER BY profile")
+        return [r[0] for r in rows]
+
+    def max_segment_id(self, profile: str) -> int:
+        row = self._connect().execute(
+            "SELECT MAX(id) FROM segments WHERE profile = ?", (profile,)
+        ).fetchone()
+        return int(row[0] or 0)
+
+    # -- index marks ------------------------------------------------------------------------
+
+    def index_mark(self, profile: str) -> int:
+        row = self._connect().execute(
+            "SELECT last_segment_id FROM index_marks WHERE profile = ?", (profile,)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def set_index_mark(self, profile: str, last_segment_id: int) -> None:
+        with self._transaction() as tx:
+            tx.execute(
+                "INSERT INTO index_marks (profile, last_segment_id) VALUES (?, ?) "
+                "ON CONFLICT (profile) DO UPDATE SET last_segment_id = excluded.last_segment_id",
+                (profile, last_segment_id),
+            )
+
+    # -- runs and the capture ledger --------------------------------------------------------
+
+    def begin_run(self, pid: int, now: float) -> int:
+        """Record a daemon start and the gap since the last run: 'crash' or 'not running'."""
+        with self._transaction() as tx:
+            crashed = tx.execute("SELECT id, heartbeat FROM runs WHERE stopped IS NULL").fetchall()
+            for run in crashed:
+                tx.execute(
+                    "INSERT INTO capture_spans (run_id, state, source, reason, start, end) "
+                    "VALUES (?, 'gap', NULL, 'crash', ?, ?)",
+                    (run["id"], run["heartbeat"], now),
+                )
+                tx.execute("UPDATE runs SET stopped = heartbeat WHERE id = ?", (run["id"],))
+            last_stop = tx.execute("SELECT MAX(stopped) FROM runs").fetchone()[0]
+            if not crashed and last_stop is not None and last_stop < now:
+                tx.execute(
+                    "INSERT INTO capture_spans (run_id, state, source, reason, start, end) "
+                    "VALUES (NULL, 'gap', NULL, 'not running', ?, ?)",
+                    (last_stop, now),
+                )
+            cur = tx.execute(
+                "INSERT INTO runs (pid, started, heartbeat) VALUES (?, ?, ?)", (pid, now, now)
+            )
+            return cur.lastrowid
+
+    def heartbeat(self, run_id: int, now: float, span_id: int | None) -> None:
+        """Extend the run and its current ledger span to `now` (what a kill -9 leaves behind)."""
+        with self._transaction() as tx:
+            tx.execute("UPDATE runs SET heartbeat = ? WHERE id = ?", (now, run_id))
+            if span_id is not None:
+                tx.execute("UPDATE capture_spans SET end = ? WHERE id = ?", (now, span_id))
+
+    def end_run(self, run_id: int, now: float, span_id: int | None) -> None:
+        with self._transaction() as tx:
+            tx.execute("UPDATE runs SET heartbeat = ?, stopped = ? WHERE id = ?", (now, now, run_id))
+            if span_id is not None:
+                tx.execute("UPDATE capture_spans SET end = ? WHERE id = ?", (now, span_id))
+
+    def open_span(
+        self,
+        *,
+        run_id: int,
+        state: str,
+        source: str | None,
+        reason: str | None,
+        now: float,
+        previous: int | None,
+    ) -> int:
+        """Close the previous ledger span at `now` and open a new one."""
+        with self._transaction() as tx:
+            if previous is not None:
+                tx.execute("UPDATE capture_spans SET end = ? WHERE id = ?", (now, previous))
+            cur = tx.execute(
+                "INSERT INTO capture_spans (run_id, state, source, reason, start, end) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (run_id, state, source, reason, now, now),
+            )
+            return cur.lastrowid
+
+    def capture_spans(
+        self, *, since: float | None = None, until: float | None = None
+    ) -> list[CaptureSpan]:
+        sql = "SELECT id, state, source, reason, start, end FROM capture_spans WHERE 1"
+        args: list = []
+        if since is not None:
+            sql += " AND end >= ?"
+            args.append(since)
+        if until is not None:
+            sql += " AND start <= ?"
+            args.append(until)
+        sql += " ORDER BY start, id"
+        return [CaptureSpan(**dict(r)) for r in self._connect().execute(sql, args)]
+
+    def speech_seconds(self, start: float, end: float) -> list[tuple[str, float]]:
+        """Seconds of utterance per source that overlap [start, end)."""
+        rows = self._connect().execute(
+            "SELECT source, SUM(MIN(end, ?) - MAX(start, ?)) FROM utterances "
+            "WHERE end > ? AND start < ? GROUP BY source",
+            (end, start, start, end),
+        )
+        return [(r[0], float(r[1])) for r in rows]

