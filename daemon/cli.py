@@ -60,6 +60,7 @@ def _setup_logging(debug: bool, log_file: Path | None = None) -> None:
     fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format=fmt,
                         handlers=handlers, force=True)
+    logging.getLogger("faster_whisper").setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
 def _scope(args, paths: Paths) -> list[str]:

@@ -23,7 +23,7 @@ from daemon.profiles import Profile, Transcription
 from daemon.search import SearchIndex
 from daemon.segmenter import Segmenter, Utterance
 from daemon.sources.base import ENDED, WAITING, Source
-from daemon.spool import Spool, SpooledUtterance
+from daemon.spool import SpeechJournal, Spool, SpooledUtterance
 from daemon.store import NewSegment, Store
 from daemon.transcriber import Transcriber
 
@@ -48,6 +48,7 @@ class CaptureStage:
         profile: Callable[[], str],
         on_spooled: Callable[[SpooledUtterance], None] = lambda item: None,
         ledger: CaptureLedger | None = None,
+        journal: SpeechJournal | None = None,
     ):
         self.source = source
         self.segmenter = segmenter
@@ -55,6 +56,7 @@ class CaptureStage:
         self.profile = profile
         self.on_spooled = on_spooled
         self.ledger = ledger
+        self.journal = journal
         self.error: str | None = None
         self.disk_full = False
         self.utterances = 0
@@ -103,16 +105,33 @@ class CaptureStage:
                 self._record_state()
                 if block is not None:
                     self._spool_all(self.segmenter.feed(block.start, block.samples, block.source))
+                    self._journal_speech(block.source)
                 elif self.source.state == ENDED:
                     break
             self._spool_all(self.segmenter.flush())
             if self._held:
                 self._retry_held(force=True)
+            if self.journal is not None and not self._held:
+                self.journal.close()
         except Exception as exc:  # the first error stops the stage and is shown
             log.exception("capture stopped")
             self.error = f"capture stopped: {exc}"
         finally:
             self.source.stop()
+
+    def _journal_speech(self, source: str) -> None:
+        """Keep the utterance being heard on disk, so a crash mid-sentence loses nothing."""
+        if self.journal is None or self.disk_full:
+            return
+        current = self.segmenter.current_speech()
+        try:
+            if current is None:
+                self.journal.clear()
+            else:
+                self.journal.update(profile=self.profile(), source=source, start=current[0],
+                                    samples=current[1])
+        except OSError as exc:
+            log.warning("could not journal speech in progress: %s", exc)
 
     def _record_state(self) -> None:
         if self.ledger is None:
@@ -135,10 +154,11 @@ class CaptureStage:
                 self._write(utterance)
 
     def _write(self, utterance: Utterance) -> bool:
+        journaled = self.journal is not None and self.journal.start == utterance.start
         try:
             item = self.spool.put(
                 profile=self.profile(), source=utterance.source, start=utterance.start,
-                samples=utterance.samples,
+                samples=utterance.samples, uid=self.journal.uid if journaled else None,
             )
         except SpoolFull as exc:
             if not self.disk_full:

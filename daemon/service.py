@@ -19,7 +19,7 @@ from daemon.profiles import Profile, load_profile
 from daemon.segmenter import Segmenter
 from daemon.sources.base import LISTENING, Source
 from daemon.sources.microphone import Microphone
-from daemon.spool import Spool
+from daemon.spool import SpeechJournal, Spool, recover_journals
 from daemon.store import Store
 
 __all__ = ["Daemon", "SingleInstance"]
@@ -105,6 +105,7 @@ class Daemon:
         swept = self.spool.sweep_partials()
         if swept:
             log.info("removed %d half-written spool files left by a crash", swept)
+        recover_journals(self.spool, self.store.has_utterance)
         self.ledger = CaptureLedger(self.store, pid=os.getpid())
         self.transcribe = TranscribeStage(
             spool=self.spool,
@@ -122,6 +123,7 @@ class Daemon:
             profile=lambda: self.profile.name,
             on_spooled=self.transcribe.wake,
             ledger=self.ledger,
+            journal=SpeechJournal(self.spool, owner=f"daemon-{os.getpid()}"),
         )
         self.control = control.ControlServer(
             self.paths.control_socket, {"status": lambda _: self.status(), "stop": self._stop_command}

@@ -18,7 +18,7 @@ import os
 import time
 import uuid
 import wave
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +27,8 @@ import numpy as np
 
 from daemon.errors import SpoolFull
 
-__all__ = ["Spool", "SpooledUtterance", "SAMPLE_RATE"]
+__all__ = ["Spool", "SpooledUtterance", "SpeechJournal", "recover_journals", "SAMPLE_RATE",
+           "new_uid"]
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +79,17 @@ class Spool:
         self.directory = directory
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
 
-    def put(self, *, profile: str, source: str, start: float, samples: np.ndarray) -> SpooledUtterance:
+    def put(
+        self,
+        *,
+        profile: str,
+        source: str,
+        start: float,
+        samples: np.ndarray,
+        uid: str | None = None,
+    ) -> SpooledUtterance:
         """Write an utterance durably; raises SpoolFull (leaving nothing behind) if the disk is full."""
-        uid = new_uid(start)
+        uid = uid or new_uid(start)
         wav_path = self.directory / f"{uid}.wav"
         meta_path = self.directory / f"{uid}.json"
         wav_tmp = self.directory / f".{uid}.wav.tmp"
@@ -196,6 +205,8 @@ class Spool:
         removed = 0
         cutoff = time.time() - _STALE_PARTIAL_S
         for path in self.directory.iterdir():
+            if path.name.startswith(".journal-"):
+                continue
             partial = path.name.endswith(".tmp") or (
                 path.suffix == ".wav" and not path.with_suffix(".json").exists()
             )
@@ -203,3 +214,86 @@ class Spool:
                 path.unlink(missing_ok=True)
                 removed += 1
         return removed
+
+
+class SpeechJournal:
+    """The utterance being heard right now, appended to disk as it is heard.
+
+    A kill -9 in the middle of a sentence then loses at most the last block: the next process
+    to open the spool turns the orphaned journal into an ordinary spool item. The journal holds
+    the uid its utterance will be spooled under, so recovering it never duplicates an item.
+    While its owner lives, the journal's sidecar is locked and left alone.
+    """
+
+    def __init__(self, spool: Spool, *, owner: str):
+        self.spool = spool
+        self.pcm_path = spool.directory / f".journal-{owner}.pcm"
+        self.meta_path = spool.directory / f".journal-{owner}.json"
+        self._lock_fd = os.open(self.meta_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        self._pcm = open(self.pcm_path, "wb")  # noqa: SIM115 - kept open while capturing
+        self.uid: str | None = None
+        self.start: float | None = None
+        self._written = 0
+
+    def update(self, *, profile: str, source: str, start: float, samples: np.ndarray) -> str:
+        """Record the speech heard so far; returns the uid this utterance will be spooled under."""
+        if start != self.start:
+            self.uid, self.start, self._written = new_uid(start), start, 0
+            meta = {"uid": self.uid, "profile": profile, "source": source, "start": start}
+            os.ftruncate(self._lock_fd, 0)
+            os.pwrite(self._lock_fd, json.dumps(meta).encode(), 0)
+            self._pcm.seek(0)
+            self._pcm.truncate()
+        fresh = np.asarray(samples[self._written :], dtype=np.int16)
+        if len(fresh):
+            self._pcm.write(fresh.tobytes())
+            self._pcm.flush()  # in the page cache: survives the process, not a power cut
+            self._written += len(fresh)
+        return self.uid
+
+    def clear(self) -> None:
+        if self.start is not None:
+            os.ftruncate(self._lock_fd, 0)
+            self._pcm.seek(0)
+            self._pcm.truncate()
+            self.uid, self.start, self._written = None, None, 0
+
+    def close(self) -> None:
+        self.clear()
+        self._pcm.close()
+        self.pcm_path.unlink(missing_ok=True)
+        self.meta_path.unlink(missing_ok=True)
+        os.close(self._lock_fd)
+
+
+def recover_journals(spool: Spool, store_has: Callable[[str], bool]) -> list[SpooledUtterance]:
+    """Turn the journals of dead processes into spool items (unless already spooled or stored)."""
+    recovered = []
+    for meta_path in spool.directory.glob(".journal-*.json"):
+        try:
+            fd = os.open(meta_path, os.O_RDWR)
+        except FileNotFoundError:
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # its owner is alive
+            pcm_path = meta_path.with_suffix(".pcm")
+            raw = os.read(fd, 65536)
+            if raw:
+                meta = json.loads(raw)
+                samples = np.fromfile(pcm_path, dtype=np.int16) if pcm_path.exists() else None
+                already = (spool.directory / f"{meta['uid']}.json").exists() or store_has(meta["uid"])
+                if samples is not None and len(samples) >= SAMPLE_RATE // 4 and not already:
+                    recovered.append(spool.put(
+                        profile=meta["profile"], source=meta["source"], start=float(meta["start"]),
+                        samples=samples, uid=meta["uid"],
+                    ))
+                    log.warning("recovered %.1f s of speech cut off by a crash", len(samples) / SAMPLE_RATE)
+            pcm_path.unlink(missing_ok=True)
+            meta_path.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+    return recovered

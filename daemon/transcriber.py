@@ -70,7 +70,7 @@ def judge_segment(
         return "repetition: a word repeated %d times" % longest
     if len(words) >= 8:
         grams = [" ".join(words[i : i + 3]) for i in range(len(words) - 2)]
-        if len(set(grams)) <= len(grams) / 3:
+        if len(set(grams)) <= len(grams) / 2:
             return "repetition: a phrase looping"
     if no_speech_prob > 0.6 and avg_logprob < -1.0:
         return "no speech: no_speech_prob %.2f, avg_logprob %.2f" % (no_speech_prob, avg_logprob)

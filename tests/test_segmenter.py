@@ -1,0 +1,83 @@
+import wave
+
+import numpy as np
+import pytest
+
+from daemon.profiles import Segmentation
+from daemon.segmenter import Segmenter
+from daemon.spool import SAMPLE_RATE
+
+T0 = 1_700_000_000.0
+
+
+def read(path) -> np.ndarray:
+    with wave.open(str(path)) as w:
+        return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+
+
+def silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(seconds * SAMPLE_RATE), dtype=np.int16)
+
+
+def noise(seconds: float, level: float = 300) -> np.ndarray:
+    rng = np.random.default_rng(7)
+    return (rng.standard_normal(int(seconds * SAMPLE_RATE)) * level).astype(np.int16)
+
+
+def run(segmenter: Segmenter, audio: np.ndarray, block: int = 1600):
+    out = []
+    for i in range(0, len(audio), block):
+        out += segmenter.feed(T0 + i / SAMPLE_RATE, audio[i : i + block], "mic")
+    return out + segmenter.flush()
+
+
+def test_silence_and_noise_produce_nothing():
+    segmenter = Segmenter(Segmentation())
+    assert run(segmenter, np.concatenate([silence(5), noise(5), silence(2)])) == []
+    assert segmenter.windows_seen > 300
+
+
+def test_two_sentences_apart_become_two_utterances_at_the_right_times(speak):
+    speech = read(speak("The budget review moves to next Tuesday."))
+    audio = np.concatenate([silence(2), speech, silence(2), noise(1), speech, silence(1.5)])
+    utterances = run(Segmenter(Segmentation()), audio)
+    assert len(utterances) == 2
+    first_speech = 2 + np.argmax(np.abs(speech) > 500) / SAMPLE_RATE
+    assert abs(utterances[0].start - (T0 + first_speech)) < 0.5
+    for u in utterances:
+        assert abs(u.duration - len(speech) / SAMPLE_RATE) < 1.0
+        assert u.source == "mic" and u.samples.dtype == np.int16
+    assert utterances[1].start > utterances[0].start + utterances[0].duration
+
+
+@pytest.mark.parametrize("block", [160, 512, 4000])
+def test_block_size_does_not_change_the_cut(speak, block):
+    speech = read(speak("Please bring the revised forecast."))
+    audio = np.concatenate([silence(1), speech, silence(1)])
+    reference = run(Segmenter(Segmentation()), audio)
+    other = run(Segmenter(Segmentation()), audio, block=block)
+    assert [(round(u.start, 2), len(u.samples)) for u in other] == [
+        (round(u.start, 2), len(u.samples)) for u in reference]
+
+
+def test_long_speech_is_split_below_the_limit(speak):
+    sentence = read(speak("We reviewed the budget and the schedule for the next quarter"))
+    pause = silence(0.25)  # shorter than min_silence_ms: one utterance unless split
+    audio = np.concatenate([silence(1)] + [sentence, pause] * 6 + [silence(1)])
+    settings = Segmentation(max_utterance_s=8.0)
+    utterances = run(Segmenter(settings), audio)
+    assert len(utterances) >= 2
+    assert all(u.duration <= 8.0 + 0.05 for u in utterances)
+    heard = sum(u.duration for u in utterances)
+    assert heard >= 6 * len(sentence) / SAMPLE_RATE * 0.95  # nothing of the speech dropped
+
+
+def test_current_speech_is_visible_while_speaking(speak):
+    speech = read(speak("Hello there, this is a test of the journal."))
+    segmenter = Segmenter(Segmentation())
+    segmenter.feed(T0, np.concatenate([silence(1), speech[: len(speech) // 2]]), "mic")
+    current = segmenter.current_speech()
+    assert current is not None
+    start, samples = current
+    assert start < T0 + 1.5 and len(samples) > SAMPLE_RATE // 2
+    assert segmenter.flush() and segmenter.current_speech() is None

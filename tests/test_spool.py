@@ -1,0 +1,119 @@
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+
+from daemon.spool import SAMPLE_RATE, SpeechJournal, Spool, recover_journals
+
+
+def tone(seconds: float) -> np.ndarray:
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    return (np.sin(2 * np.pi * 220 * t) * 8000).astype(np.int16)
+
+
+def test_put_writes_wav_and_sidecar_and_reads_back(tmp_path):
+    spool = Spool(tmp_path / "spool")
+    item = spool.put(profile="default", source="mic", start=1000.0, samples=tone(1.5))
+    assert item.wav_path.exists() and item.meta_path.exists()
+    meta = json.loads(item.meta_path.read_text())
+    assert meta["profile"] == "default" and meta["source"] == "mic" and meta["start"] == 1000.0
+    assert abs(item.duration - 1.5) < 1e-6
+    audio = item.read_audio()
+    assert audio.dtype == np.float32 and len(audio) == int(1.5 * SAMPLE_RATE)
+    assert np.allclose(audio, tone(1.5) / 32768.0)
+    assert [i.uid for i in spool.pending()] == [item.uid]
+
+
+def test_pending_is_oldest_first_and_remove_deletes(tmp_path):
+    spool = Spool(tmp_path / "spool")
+    late = spool.put(profile="p", source="s", start=2000.0, samples=tone(0.5))
+    early = spool.put(profile="p", source="s", start=1000.0, samples=tone(0.5))
+    assert [i.uid for i in spool.pending()] == [early.uid, late.uid]
+    spool.remove(early)
+    assert [i.uid for i in spool.pending()] == [late.uid]
+    assert not early.wav_path.exists()
+
+
+def test_remove_can_keep_audio(tmp_path):
+    spool = Spool(tmp_path / "spool")
+    item = spool.put(profile="p", source="s", start=1.0, samples=tone(0.5))
+    kept = tmp_path / "audio" / "p" / "x.wav"
+    spool.remove(item, keep_audio_at=kept)
+    assert kept.exists() and len(spool) == 0
+
+
+def test_claim_is_exclusive_across_processes(tmp_path):
+    spool = Spool(tmp_path / "spool")
+    item = spool.put(profile="p", source="s", start=1.0, samples=tone(0.5))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import fcntl, os, sys, time
+            fd = os.open({str(item.meta_path)!r}, os.O_RDONLY)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            print("held", flush=True)
+            sys.stdin.read()
+        """)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    with spool.claim(item) as mine:
+        assert mine is False
+    holder.stdin.close()
+    holder.wait()
+    with spool.claim(item) as mine:
+        assert mine is True
+
+
+def test_damaged_sidecar_is_quarantined_not_lost(tmp_path):
+    spool = Spool(tmp_path / "spool")
+    good = spool.put(profile="p", source="s", start=1.0, samples=tone(0.5))
+    (tmp_path / "spool" / "0000000000002-broken.json").write_text("{not json")
+    (tmp_path / "spool" / "0000000000002-broken.wav").write_bytes(b"RIFF")
+    assert [i.uid for i in spool.pending()] == [good.uid]
+    assert (tmp_path / "spool" / "damaged" / "0000000000002-broken.json").exists()
+
+
+def test_journal_of_a_dead_process_becomes_a_spool_item(tmp_path):
+    spool = Spool(tmp_path / "spool")
+    script = textwrap.dedent(f"""
+        import os, numpy as np
+        from daemon.spool import Spool, SpeechJournal, SAMPLE_RATE
+        spool = Spool(__import__("pathlib").Path({str(spool.directory)!r}))
+        journal = SpeechJournal(spool, owner="victim")
+        samples = (np.ones(SAMPLE_RATE) * 1000).astype(np.int16)
+        uid = journal.update(profile="p", source="mic", start=500.0, samples=samples[:8000])
+        journal.update(profile="p", source="mic", start=500.0, samples=samples)
+        print(uid, flush=True)
+        os.kill(os.getpid(), 9)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    uid = out.stdout.strip()
+    assert uid, out.stderr
+    recovered = recover_journals(spool, store_has=lambda u: False)
+    assert [r.uid for r in recovered] == [uid]
+    assert recovered[0].start == 500.0 and abs(recovered[0].duration - 1.0) < 1e-6
+    assert not list(spool.directory.glob(".journal-*"))
+    assert recover_journals(spool, store_has=lambda u: False) == []
+
+
+def test_journal_of_a_live_owner_is_left_alone(tmp_path):
+    spool = Spool(tmp_path / "spool")
+    journal = SpeechJournal(spool, owner="alive")
+    journal.update(profile="p", source="mic", start=1.0, samples=tone(1.0))
+    assert recover_journals(spool, store_has=lambda u: False) == []
+    journal.close()
+    assert not list(spool.directory.glob(".journal-*"))
+
+
+def test_recovery_skips_an_utterance_already_stored(tmp_path):
+    spool = Spool(tmp_path / "spool")
+    journal = SpeechJournal(spool, owner="x")
+    uid = journal.update(profile="p", source="mic", start=1.0, samples=tone(1.0))
+    journal._pcm.close()
+    import os
+
+    os.close(journal._lock_fd)  # as if the owner died after committing
+    assert recover_journals(spool, store_has=lambda u: u == uid) == []
+    assert len(spool) == 0
