@@ -187,10 +187,10 @@ class SearchIndex:
         limit: int = 10,
         newest_first: bool = False,
     ) -> list[Hit]:
+        query = parse_query(query_text, _schema())
         ix = self._open()
         if ix is None:
             return []
-        query = parse_query(query_text, ix.schema)
         time_filter = None
         if since is not None or until is not None:
             time_filter = DateRange(

@@ -1,0 +1,135 @@
+import json
+import os
+import shutil
+import stat
+import subprocess
+
+import pytest
+
+from conftest import earmark, earmark_json
+from daemon.cli import build_parser
+
+
+def test_every_command_has_help():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert set(sub.choices) >= {"run", "status", "search", "import", "transcripts", "reindex",
+                                "doctor", "ledger", "stop", "profile"}
+    for name, command in sub.choices.items():
+        assert command.description, f"{name} has no help text"
+        assert sub._choices_actions and any(a.dest == name and a.help for a in sub._choices_actions)
+
+
+def test_status_when_not_running(earmark_home):
+    status = earmark_json("status")
+    assert status["state"] == "not running"
+    assert status["backlog"] == 0 and status["profile"] == "default"
+
+
+def test_bad_query_is_one_line_and_exit_1():
+    result = earmark("search", '"unclosed')
+    assert result.returncode == 1
+    assert result.stderr.strip() == "earmark: the search query '\"unclosed' has an unclosed quote"
+    assert "Traceback" not in result.stderr
+
+
+def test_search_on_empty_store_finds_nothing():
+    assert earmark_json("search", "budget") == []
+
+
+def test_bad_time_is_one_line():
+    result = earmark("search", "budget", "--since", "later")
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1
+    assert "--since 'later' is not a time" in result.stderr
+
+
+def test_bad_profile_file_gives_file_line_key(earmark_home):
+    profiles = earmark_home / "config" / "profiles"
+    profiles.mkdir(parents=True)
+    (profiles / "work.yaml").write_text("description: work\nsegmentation:\n  threshold: high\n")
+    result = earmark("search", "x", "--profile", "work")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"earmark: {profiles / 'work.yaml'}:3: segmentation.threshold: expected a number, got 'high'")
+    check = earmark("profile", "check", str(profiles / "work.yaml"))
+    assert check.returncode == 1 and ":3: segmentation.threshold" in check.stderr
+
+
+def test_unknown_profile():
+    result = earmark("search", "x", "--profile", "nope")
+    assert result.returncode == 1 and "no profile named 'nope'" in result.stderr
+
+
+def test_stop_without_daemon_says_so():
+    result = earmark("stop")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "earmark: no Earmark daemon is running (start one with `earmark run`)"
+
+
+def test_profile_list_and_show():
+    assert {"name": "default", "active": True} in earmark_json("profile", "list")
+    shown = json.loads(earmark("profile", "show", "default", check=True).stdout)
+    assert shown["transcription"]["model"] == "bundled"
+
+
+@pytest.mark.integration
+def test_import_reports_each_bad_file_and_imports_the_rest(tmp_path, speak, earmark_home):
+    good = speak("The quarterly budget review moves to next Tuesday.")
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    corrupt = tmp_path / "corrupt.flac"
+    corrupt.write_bytes(b"fLaC" + os.urandom(2000))
+    text = tmp_path / "notes.mp3"
+    text.write_text("these are not sounds\n" * 50)
+    missing = tmp_path / "missing.ogg"
+    result = earmark("import", str(empty), str(good), str(corrupt), str(text), str(missing),
+                     "--at", "2026-11-20T10:00", "--json")
+    assert result.returncode == 1
+    report = {os.path.basename(r["file"]): r for r in json.loads(result.stdout)}
+    assert report[good.name]["ok"] and report[good.name]["utterances"] == 1
+    assert report[good.name]["start"].startswith("2026-11-20T10:00:00")
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 4 and "Traceback" not in result.stderr
+    assert errors[0] == f"earmark: {empty}: is empty, expected an audio recording"
+    assert errors[1].startswith(f"earmark: {corrupt}: is not an audio file Earmark can read")
+    assert errors[2].startswith(f"earmark: {text}: is not an audio file Earmark can read")
+    assert errors[3] == f"earmark: {missing}: no such file"
+    hits = earmark_json("search", "quarterly budget")
+    assert len(hits) == 1
+    assert hits[0]["source"] == f"file:{good.name}" and hits[0]["start"].startswith("2026-11-20T10:00")
+    assert "**budget**" in hits[0]["snippet"]
+    rows = earmark_json("transcripts", "--since", "2026-11-20", "--until", "2026-11-20")
+    assert "budget" in " ".join(r["text"] for r in rows).lower()
+    assert earmark_json("transcripts", "--since", "2026-11-21") == []
+
+
+@pytest.mark.integration
+def test_import_compressed_formats_and_reindex(tmp_path, speak):
+    wav = speak("Kindly water the tomato plants every morning.")
+    files = []
+    for ext in ("flac", "mp3", "ogg", "m4a"):
+        out = tmp_path / f"plants.{ext}"
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(wav), str(out)], check=True)
+        files.append(str(out))
+    report = earmark_json("import", *files)
+    assert [r["ok"] for r in report] == [True] * 4
+    assert len(earmark_json("search", "morning", "--limit", "10")) == 4, earmark("transcripts").stdout
+    assert earmark_json("reindex") == [{"profile": "default", "segments": 4,
+                                        "seconds": pytest.approx(0, abs=60)}]
+    assert len(earmark_json("search", "morning")) == 4
+
+
+@pytest.mark.integration
+def test_data_is_private(tmp_path, speak, earmark_home):
+    earmark("import", str(speak("Private words only.")), check=True)
+    for path in earmark_home.rglob("*"):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode & 0o077 == 0, f"{path} is {mode:o}"
+    doctor = earmark_json("doctor")
+    verdicts = {c["name"]: c["verdict"] for c in doctor}
+    assert verdicts["file permissions"] == "ok" and verdicts["model"] == "ok"
+    assert verdicts["data dir"] == "ok"
+
+
+def test_ffmpeg_is_available_for_format_tests():
+    assert shutil.which("ffmpeg"), ".ci/run installs ffmpeg to make compressed test files"
