@@ -7,12 +7,16 @@ a kill -9 the ledger ends where the daemon stopped beating and the next start re
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import threading
 import time
 
 from daemon.store import CaptureSpan, Store
 
 __all__ = ["CaptureLedger", "LISTENING", "GAP", "minutes"]
+
+log = logging.getLogger(__name__)
 
 LISTENING = "listening"
 GAP = "gap"
@@ -42,7 +46,10 @@ class CaptureLedger:
 
     def beat(self) -> None:
         with self._lock:
-            self.store.heartbeat(self.run_id, time.time(), self._span)
+            try:
+                self.store.heartbeat(self.run_id, time.time(), self._span)
+            except sqlite3.OperationalError as exc:  # busy store: the next beat catches up
+                log.warning("capture ledger heartbeat skipped: %s", exc)
 
     def close(self) -> None:
         with self._lock:

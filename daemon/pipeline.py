@@ -9,8 +9,10 @@ model. The first error in a stage stops that stage, is logged, and shows in `err
 
 from __future__ import annotations
 
+import itertools
 import logging
 import shutil
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -319,7 +321,7 @@ class TranscribeStage:
             return
         transcriber = self._transcriber(profile.transcription)
         segments, language = transcriber.transcribe(audio)
-        self.store.add_utterance(
+        self._commit(
             uid=item.uid,
             profile=item.profile,
             source=item.source,
@@ -347,6 +349,18 @@ class TranscribeStage:
         self._heard_ends.append(item.end)
         self.transcribed += 1
         self.on_done(item)
+
+    def _commit(self, **utterance) -> None:
+        """Store an utterance, waiting out another process's write lock (the item stays spooled)."""
+        for attempt in itertools.count():
+            try:
+                self.store.add_utterance(**utterance)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or self._out_of_time():
+                    raise
+                log.warning("the store is busy (%s); retrying", exc)
+                self._stop.wait(min(5.0, 0.5 * 2**attempt))
 
     def sync_indexes(self, force: bool = False) -> None:
         """Bring the indexes of profiles with new segments up to the store."""

@@ -137,7 +137,7 @@ class Spool:
     def pending(self) -> list[SpooledUtterance]:
         """Every whole item, oldest first."""
         items = []
-        for meta_path in self.directory.glob("*.json"):
+        for meta_path in self._sidecars():
             item = self._read(meta_path)
             if item is not None:
                 items.append(item)
@@ -145,7 +145,11 @@ class Spool:
         return items
 
     def __len__(self) -> int:
-        return sum(1 for _ in self.directory.glob("*.json"))
+        return sum(1 for _ in self._sidecars())
+
+    def _sidecars(self) -> Iterator[Path]:
+        """Sidecars of whole items (temp files and journals start with a dot)."""
+        return (p for p in self.directory.glob("*.json") if not p.name.startswith("."))
 
     def _read(self, meta_path: Path) -> SpooledUtterance | None:
         try:

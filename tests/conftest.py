@@ -171,8 +171,11 @@ class DaemonProcess:
                              f"{self.log.read_text()[-3000:]}")
 
     def wait_recording(self) -> dict:
-        return self.wait_for(lambda s: s["state"] == "recording" and s["source_state"] == "listening",
-                             what="the daemon to record")
+        status = self.wait_for(
+            lambda s: s["state"] == "recording" and s["source_state"] == "listening",
+            what="the daemon to record")
+        time.sleep(1.0)  # PulseAudio capture starts a moment after the stream opens
+        return status
 
     def stop(self, sig=signal.SIGTERM, timeout: float = 90) -> int:
         if self.proc is None or self.proc.poll() is not None:

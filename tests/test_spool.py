@@ -117,3 +117,12 @@ def test_recovery_skips_an_utterance_already_stored(tmp_path):
     os.close(journal._lock_fd)  # as if the owner died after committing
     assert recover_journals(spool, store_has=lambda u: u == uid) == []
     assert len(spool) == 0
+
+
+def test_journal_is_not_a_pending_item(tmp_path):
+    spool = Spool(tmp_path / "spool")
+    journal = SpeechJournal(spool, owner="live")
+    journal.update(profile="p", source="mic", start=1.0, samples=tone(1.0))
+    assert spool.pending() == [] and len(spool) == 0
+    assert journal.meta_path.exists() and not (spool.directory / "damaged").exists()
+    journal.close()

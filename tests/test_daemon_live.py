@@ -1,0 +1,204 @@
+"""The daemon as a real process recording a real PulseAudio null sink's monitor."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import stat
+import subprocess
+import time
+
+import pytest
+
+from conftest import earmark, earmark_json
+
+pytestmark = pytest.mark.integration
+
+
+def wait_for_hits(query: str, count: int, *, env=None, timeout: float = 60, args=()) -> list:
+    deadline = time.monotonic() + timeout
+    hits = []
+    while time.monotonic() < deadline:
+        hits = earmark_json("search", query, "--limit", "50", *args, env=env)
+        if len(hits) >= count:
+            return hits
+        time.sleep(0.3)
+    raise AssertionError(f"search {query!r} found {len(hits)} hits, expected {count}: "
+                         f"{earmark('transcripts', env=env).stdout}")
+
+
+def test_records_transcribes_and_searches_live(pulse, daemon_factory, speak, earmark_home):
+    first = speak("The quarterly budget review moves to next Tuesday.")
+    second = speak("Please bring the revised forecast to the meeting.")
+    daemon = daemon_factory()
+    status = daemon.wait_recording()
+    assert status["profile"] == "default" and status["source"] == "microphone"
+    assert status["model"] == "tiny.en (bundled)" and status["backlog"] == 0
+    sock = earmark_home / "run" / "control.sock"
+    assert stat.S_IMODE(sock.stat().st_mode) == 0o600
+    assert stat.S_IMODE(sock.parent.stat().st_mode) == 0o700
+
+    before = time.time()
+    pulse.play(first)
+    time.sleep(1)
+    pulse.play(second)
+    hits = wait_for_hits("forecast meeting", 1, env=pulse.env)
+    assert hits[0]["source"] == "microphone" and hits[0]["profile"] == "default"
+    assert "**forecast**" in hits[0]["snippet"]
+    budget = wait_for_hits("budget", 1, env=pulse.env)[0]
+    start = time.mktime(time.strptime(budget["start"][:19], "%Y-%m-%dT%H:%M:%S"))
+    assert before - 2 <= start <= before + 5  # filed at the wall-clock time it was heard
+
+    status = daemon.status()
+    assert status["utterances_transcribed"] == 2 and status["whisper_calls"] == 2
+    assert status["backlog"] == 0
+
+    second_run = earmark("run", "--headless", env=pulse.env, timeout=60)
+    assert second_run.returncode == 1
+    assert second_run.stderr.strip() == f"earmark: Earmark is already running (pid {status['pid']})"
+
+    assert daemon.stop(signal.SIGTERM) == 0
+    assert not sock.exists()
+    spans = earmark_json("ledger", "--since", "10m", env=pulse.env)
+    assert any(row["listening"].get("microphone", 0) > 0 for row in spans)
+    assert sum(row["speech"].get("microphone", 0) for row in spans) > 4
+
+
+def test_silence_never_reaches_the_model(pulse, daemon_factory, tmp_path):
+    noise = tmp_path / "noise.wav"
+    subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", "-b", "16", str(noise), "synth", "4",
+                    "pinknoise", "vol", "0.02"], check=True)
+    daemon = daemon_factory()
+    daemon.wait_recording()
+    pulse.play(noise)
+    time.sleep(2)
+    status = daemon.status()
+    assert status["whisper_calls"] == 0 and status["utterances_heard"] == 0
+    assert earmark_json("transcripts", env=pulse.env) == []
+
+
+def test_kill_9_with_a_backlog_loses_and_duplicates_nothing(pulse, daemon_factory, speak,
+                                                            earmark_home):
+    sentences = [
+        ("The orchard needs pruning before winter.", "pruning"),
+        ("The quarterly budget review moves to next Tuesday.", "budget"),
+        ("The violin concert starts at eight.", "concert"),
+    ]
+    daemon = daemon_factory()
+    daemon.wait_recording()
+    spool = earmark_home / "data" / "spool"
+    # Another writer holds the store's write lock, so the daemon hears and spools everything
+    # but cannot commit a transcript before it is killed.
+    writer = sqlite3.connect(earmark_home / "data" / "earmark.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    for text, _ in sentences:
+        pulse.play(speak(text))
+        time.sleep(0.9)
+    daemon.wait_for(lambda s: s["utterances_heard"] == 3, what="three utterances spooled")
+    assert daemon.status()["backlog"] == 3
+    daemon.kill9()
+    writer.execute("ROLLBACK")
+    writer.close()
+    assert len(list(spool.glob("*.json"))) == 3
+    assert earmark_json("transcripts") == []
+
+    restarted = daemon_factory()
+    restarted.wait_for(lambda s: s["backlog"] == 0 and s["utterances_transcribed"] == 3,
+                       what="the backlog to drain")
+    for _, word in sentences:
+        hits = wait_for_hits(word, 1, env=pulse.env)
+        assert len(hits) == 1, f"{word!r} found {len(hits)} times"
+    rows = earmark_json("transcripts", env=pulse.env)
+    assert len({r["start"] for r in rows}) == len(rows)
+    ledger = earmark_json("ledger", "--since", "10m", env=pulse.env)
+    assert any("crash" in row["gaps"] for row in ledger)
+    restarted.stop()
+
+
+def test_kill_9_in_the_middle_of_a_sentence_keeps_what_was_heard(pulse, daemon_factory, speak):
+    long_sentence = speak(
+        "The lighthouse keeper counted seventeen ships sailing past the rocky island "
+        "before the storm arrived and the harbor closed for the night.")
+    daemon = daemon_factory()
+    daemon.wait_recording()
+    player = subprocess.Popen(["paplay", str(long_sentence)], env=pulse.env)
+    time.sleep(4.5)  # well into the sentence, long before its end
+    daemon.kill9()
+    player.wait()
+
+    restarted = daemon_factory()
+    restarted.wait_recording()
+    hits = wait_for_hits("counted ships", 1, env=pulse.env)
+    assert len(hits) == 1
+    restarted.stop()
+
+
+def test_waits_for_a_missing_microphone_and_follows_it(pulse, daemon_factory, speak):
+    daemon = daemon_factory("--device", "wearable_mic")
+    status = daemon.wait_for(lambda s: s["state"] == "waiting for microphone",
+                             what="waiting for microphone")
+    assert "wearable_mic" in status["source_reason"]
+    module = pulse.load_sink("wearable_mic")
+    try:
+        status = daemon.wait_for(lambda s: s["state"] == "recording", timeout=20,
+                                 what="the device to be picked up")
+        assert status["source"] == "wearable_mic.monitor"
+        time.sleep(1)
+        pulse.play(speak("Please bring the revised forecast to the meeting."), sink="wearable_mic")
+        hits = wait_for_hits("forecast", 1, env=pulse.env)
+        assert hits[0]["source"] == "wearable_mic.monitor"
+    finally:
+        pulse.unload(module)
+    daemon.wait_for(lambda s: s["state"] == "waiting for microphone", timeout=20,
+                    what="the lost device to be noticed")
+    module = pulse.load_sink("wearable_mic")
+    try:
+        daemon.wait_for(lambda s: s["state"] == "recording", timeout=20, what="the device again")
+    finally:
+        pulse.unload(module)
+    ledger = earmark_json("ledger", "--since", "10m", env=pulse.env)
+    reasons = {reason for row in ledger for reason in row["gaps"]}
+    assert any("wearable_mic" in r for r in reasons)
+    assert any(row["listening"].get("wearable_mic.monitor") for row in ledger)
+    assert daemon.stop() == 0
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs to fill needs root (CI runs as root)")
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m,mode=0700", "tmpfs", str(mount)],
+                   check=True)
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_disk_full_pauses_then_resumes_without_losing_speech(pulse, daemon_factory, speak,
+                                                             small_disk, monkeypatch):
+    home = small_disk / "home"
+    monkeypatch.setenv("EARMARK_HOME", str(home))
+    daemon = daemon_factory()
+    daemon.wait_recording()
+    filler = small_disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    for chunk in (1 << 20, 1 << 12, 1):  # fill the disk to the last byte
+        try:
+            while True:
+                os.write(fd, b"\0" * chunk)
+        except OSError:
+            pass
+    os.close(fd)
+    pulse.play(speak("The quarterly budget review moves to next Tuesday."))
+    status = daemon.wait_for(lambda s: s["state"] == "disk full", what="disk full")
+    assert status["held_in_memory_s"] > 1
+    filler.unlink()
+    daemon.wait_for(lambda s: s["state"] == "recording" and s["held_in_memory_s"] == 0,
+                    timeout=30, what="recording to resume")
+    hits = wait_for_hits("budget", 1, env=pulse.env)
+    assert len(hits) == 1
+    ledger = earmark_json("ledger", "--since", "10m", env=pulse.env)
+    assert any("disk full" in row["gaps"] for row in ledger)
+    assert daemon.stop() == 0
