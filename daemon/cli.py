@@ -58,8 +58,9 @@ def _setup_logging(debug: bool, log_file: Path | None = None) -> None:
     if log_file is not None:
         handlers.append(logging.FileHandler(log_file))
     fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format=fmt,
-                        handlers=handlers, force=True)
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO, format=fmt, handlers=handlers, force=True
+    )
     logging.getLogger("faster_whisper").setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
@@ -145,12 +146,22 @@ def cmd_search(args) -> int:
         newest_first=args.newest,
     )
     if args.json:
-        _print_json([
-            {"text": h.text, "snippet": h.snippet, "start": iso(h.start), "end": iso(h.end),
-             "profile": h.profile, "source": h.source, "score": h.score,
-             "confidence": h.confidence, "segment_id": h.segment_id}
-            for h in hits
-        ])
+        _print_json(
+            [
+                {
+                    "text": h.text,
+                    "snippet": h.snippet,
+                    "start": iso(h.start),
+                    "end": iso(h.end),
+                    "profile": h.profile,
+                    "source": h.source,
+                    "score": h.score,
+                    "confidence": h.confidence,
+                    "segment_id": h.segment_id,
+                }
+                for h in hits
+            ]
+        )
         return 0
     if not hits:
         print("no matches", file=sys.stderr)
@@ -174,20 +185,31 @@ def cmd_import(args) -> int:
     def progress(name: str, fraction: float) -> None:
         if show:
             filled = int(fraction * 30)
-            sys.stderr.write(f"\r{name[:40]:<40} [{'#' * filled}{'.' * (30 - filled)}] {fraction:4.0%}")
+            sys.stderr.write(
+                f"\r{name[:40]:<40} [{'#' * filled}{'.' * (30 - filled)}] {fraction:4.0%}"
+            )
             if fraction >= 1.0:
                 sys.stderr.write("\n")
             sys.stderr.flush()
 
-    results = import_files(paths, [Path(f) for f in args.files], profile=profile, at=at,
-                           progress=progress)
+    results = import_files(
+        paths, [Path(f) for f in args.files], profile=profile, at=at, progress=progress
+    )
     if args.json:
-        _print_json([
-            {"file": r.file, "ok": r.ok, "error": r.error, "utterances": r.utterances,
-             "duration_s": round(r.duration_s, 3), "start": iso(r.start) if r.start else None,
-             "profile": profile}
-            for r in results
-        ])
+        _print_json(
+            [
+                {
+                    "file": r.file,
+                    "ok": r.ok,
+                    "error": r.error,
+                    "utterances": r.utterances,
+                    "duration_s": round(r.duration_s, 3),
+                    "start": iso(r.start) if r.start else None,
+                    "profile": profile,
+                }
+                for r in results
+            ]
+        )
     else:
         for r in results:
             if r.ok:
@@ -210,13 +232,24 @@ def cmd_transcripts(args) -> int:
         include_flagged=args.flagged,
     )
     if args.json:
-        _print_json([
-            {"id": s.id, "text": s.text, "start": iso(s.start), "end": iso(s.end),
-             "profile": s.profile, "source": s.source, "confidence": s.confidence,
-             "avg_logprob": s.avg_logprob, "no_speech_prob": s.no_speech_prob,
-             "compression_ratio": s.compression_ratio, "flag": s.flag}
-            for s in segments
-        ])
+        _print_json(
+            [
+                {
+                    "id": s.id,
+                    "text": s.text,
+                    "start": iso(s.start),
+                    "end": iso(s.end),
+                    "profile": s.profile,
+                    "source": s.source,
+                    "confidence": s.confidence,
+                    "avg_logprob": s.avg_logprob,
+                    "no_speech_prob": s.no_speech_prob,
+                    "compression_ratio": s.compression_ratio,
+                    "flag": s.flag,
+                }
+                for s in segments
+            ]
+        )
         return 0
     for s in segments:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.start))
@@ -325,11 +358,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     def scope(p: argparse.ArgumentParser) -> None:
         group = p.add_mutually_exclusive_group()
-        group.add_argument("--profile", metavar="NAME", help="this profile (default: the active one)")
+        group.add_argument(
+            "--profile", metavar="NAME", help="this profile (default: the active one)"
+        )
         group.add_argument("--all", action="store_true", help="every profile")
 
     def period(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--since", metavar="TIME", help='e.g. 2h, 3d, yesterday, 2026-11-25')
+        p.add_argument("--since", metavar="TIME", help="e.g. 2h, 3d, yesterday, 2026-11-25")
         p.add_argument("--until", metavar="TIME", help="same forms as --since")
 
     p = add("run", cmd_run, "run the daemon in the foreground until Ctrl-C or SIGTERM")
@@ -340,32 +375,47 @@ def build_parser() -> argparse.ArgumentParser:
     add("status", cmd_status, "show what the daemon is doing", json_flag=True)
     add("stop", cmd_stop, "ask the running daemon to finish and stop")
 
-    p = add("search", cmd_search, 'search transcripts: words, "phrases", -exclusions',
-            json_flag=True)
+    p = add(
+        "search", cmd_search, 'search transcripts: words, "phrases", -exclusions', json_flag=True
+    )
     p.add_argument("query", nargs="+", help="what to look for")
     scope(p)
     period(p)
     p.add_argument("--limit", type=int, default=10, metavar="N", help="at most N hits (10)")
     p.add_argument("--newest", action="store_true", help="newest first instead of by relevance")
 
-    p = add("import", cmd_import, "transcribe recordings (wav, flac, mp3, ogg, m4a, ...)",
-            json_flag=True)
+    p = add(
+        "import",
+        cmd_import,
+        "transcribe recordings (wav, flac, mp3, ogg, m4a, ...)",
+        json_flag=True,
+    )
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--profile", metavar="NAME", help="profile to file them under")
-    p.add_argument("--at", metavar="TIME",
-                   help="when the recording started (default: file time minus its length)")
+    p.add_argument(
+        "--at",
+        metavar="TIME",
+        help="when the recording started (default: file time minus its length)",
+    )
 
     p = add("transcripts", cmd_transcripts, "print transcripts in time order", json_flag=True)
     scope(p)
     period(p)
-    p.add_argument("--flagged", action="store_true",
-                   help="include segments flagged as likely invented by the model")
+    p.add_argument(
+        "--flagged",
+        action="store_true",
+        help="include segments flagged as likely invented by the model",
+    )
 
     p = add("reindex", cmd_reindex, "rebuild search indexes from the store", json_flag=True)
     scope(p)
 
-    p = add("ledger", cmd_ledger, "minute by minute: what was listened to, and every gap",
-            json_flag=True)
+    p = add(
+        "ledger",
+        cmd_ledger,
+        "minute by minute: what was listened to, and every gap",
+        json_flag=True,
+    )
     period(p)
 
     p = add("doctor", cmd_doctor, "check devices, model, folders and permissions", json_flag=True)

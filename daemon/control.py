@@ -86,7 +86,9 @@ def request(path: Path, command: str, *, timeout: float = 10.0, **args) -> objec
         sock.connect(str(path))
     except (FileNotFoundError, ConnectionRefusedError):
         sock.close()
-        raise DaemonNotRunning("no Earmark daemon is running (start one with `earmark run`)") from None
+        raise DaemonNotRunning(
+            "no Earmark daemon is running (start one with `earmark run`)"
+        ) from None
     except PermissionError:
         sock.close()
         raise DaemonNotRunning(f"the control endpoint {path} belongs to another user") from None

@@ -73,13 +73,23 @@ def _dirs(paths: Paths) -> list[Check]:
             checks.append(Check(label, FAIL, f"{directory} is not writable"))
         else:
             checks.append(Check(label, OK, f"{directory} (700)"))
-    loose = [
-        p for p in paths.data_dir.rglob("*")
-        if paths.data_dir.exists() and p.is_file() and stat.S_IMODE(p.stat().st_mode) & 0o077
-    ] if paths.data_dir.exists() else []
+    loose = (
+        [
+            p
+            for p in paths.data_dir.rglob("*")
+            if paths.data_dir.exists() and p.is_file() and stat.S_IMODE(p.stat().st_mode) & 0o077
+        ]
+        if paths.data_dir.exists()
+        else []
+    )
     if loose:
-        checks.append(Check("file permissions", FAIL,
-                            f"{len(loose)} files readable by others, e.g. {loose[0]}; expected 600"))
+        checks.append(
+            Check(
+                "file permissions",
+                FAIL,
+                f"{len(loose)} files readable by others, e.g. {loose[0]}; expected 600",
+            )
+        )
     else:
         checks.append(Check("file permissions", OK, "every data file is private (600)"))
     if paths.data_dir.exists():
@@ -95,8 +105,13 @@ def _daemon(paths: Paths) -> list[Check]:
     except EarmarkError:
         return [Check("daemon", WARN, "not running (start it with `earmark run`)")]
     verdict = OK if status["state"].startswith("recording") else WARN
-    return [Check("daemon", verdict, f"pid {status['pid']}: {status['state']}, "
-                                     f"backlog {status['backlog']}")]
+    return [
+        Check(
+            "daemon",
+            verdict,
+            f"pid {status['pid']}: {status['state']}, backlog {status['backlog']}",
+        )
+    ]
 
 
 def run_checks(paths: Paths, *, profile: str) -> list[Check]:

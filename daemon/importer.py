@@ -1,4 +1,4 @@
-"""`earmark import`: recordings go through the same segmenter, spool and transcriber as live audio."""
+"""`earmark import`: recordings take the same segmenter, spool and transcriber as live audio."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def import_files(
             done_s = 0.0
             total_s = max(source.duration, 0.001)
 
-            def finished(item: SpooledUtterance, *, name=path.name) -> None:
+            def finished(item: SpooledUtterance, *, name=path.name, total_s=total_s) -> None:
                 nonlocal done_s
                 done_s += item.duration
                 progress(name, min(1.0, 0.05 + 0.95 * done_s / total_s))
@@ -88,8 +88,9 @@ def import_files(
                 store=store,
                 index_root=paths.index_dir,
                 audio_root=paths.data_dir / "audio",
-                profile_for=lambda name: chosen if name == chosen.name else load_profile(
-                    name, paths.profiles_dir),
+                profile_for=lambda name: (
+                    chosen if name == chosen.name else load_profile(name, paths.profiles_dir)
+                ),
                 on_done=finished,
             )
             stage.drain(only=set(result.uids))
@@ -114,4 +115,6 @@ def _wait_for_others(store: Store, uids: list[str]) -> None:
             last_progress = time.monotonic()
         missing = still
     if missing:
-        log.warning("%d utterances are still in the spool; the daemon will finish them", len(missing))
+        log.warning(
+            "%d utterances are still in the spool; the daemon will finish them", len(missing)
+        )

@@ -39,8 +39,12 @@ class CaptureLedger:
             if key == self._current:
                 return
             self._span = self.store.open_span(
-                run_id=self.run_id, state=state, source=source, reason=reason,
-                now=time.time(), previous=self._span,
+                run_id=self.run_id,
+                state=state,
+                source=source,
+                reason=reason,
+                now=time.time(),
+                previous=self._span,
             )
             self._current = key
 
@@ -59,7 +63,7 @@ class CaptureLedger:
 
 
 def minutes(store: Store, since: float, until: float) -> list[dict]:
-    """A row per wall-clock minute: listening seconds per source, gaps with reasons, speech heard."""
+    """A row per wall-clock minute: seconds listening per source, gaps by reason, speech heard."""
     spans: list[CaptureSpan] = store.capture_spans(since=since, until=until)
     rows = []
     first = int(since // 60) * 60
@@ -77,10 +81,12 @@ def minutes(store: Store, since: float, until: float) -> list[dict]:
                 gaps[span.reason or "?"] = gaps.get(span.reason or "?", 0.0) + overlap
         heard = dict(store.speech_seconds(start, end))
         if listening or gaps or heard:
-            rows.append({
-                "minute": start,
-                "listening": {k: round(v, 1) for k, v in listening.items()},
-                "gaps": {k: round(v, 1) for k, v in gaps.items()},
-                "speech": {k: round(v, 1) for k, v in heard.items()},
-            })
+            rows.append(
+                {
+                    "minute": start,
+                    "listening": {k: round(v, 1) for k, v in listening.items()},
+                    "gaps": {k: round(v, 1) for k, v in gaps.items()},
+                    "speech": {k: round(v, 1) for k, v in heard.items()},
+                }
+            )
     return rows

@@ -1,6 +1,6 @@
 """The pipeline's two working stages and what joins them.
 
-    Source -> CaptureStage (segmenter, spool) ==spool on disk==> TranscribeStage (model, store, index)
+    Source -> CaptureStage (segmenter, spool) ==spool==> TranscribeStage (model, store, index)
 
 Each stage is a thread with `start()`/`stop()`. The spool is the queue between them: it is on
 disk, so a slow model, a crash or a kill -9 loses nothing, and recording never waits for the
@@ -130,8 +130,9 @@ class CaptureStage:
             if current is None:
                 self.journal.clear()
             else:
-                self.journal.update(profile=self.profile(), source=source, start=current[0],
-                                    samples=current[1])
+                self.journal.update(
+                    profile=self.profile(), source=source, start=current[0], samples=current[1]
+                )
         except OSError as exc:
             log.warning("could not journal speech in progress: %s", exc)
 
@@ -141,7 +142,9 @@ class CaptureStage:
         if self.disk_full:
             self.ledger.record(GAP, source=self.source.name, reason="disk full")
         elif self.source.state == WAITING:
-            self.ledger.record(GAP, source=self.source.name, reason=self.source.reason or "device lost")
+            self.ledger.record(
+                GAP, source=self.source.name, reason=self.source.reason or "device lost"
+            )
         else:
             self.ledger.record(LISTENING, source=self.source.name)
 
@@ -159,8 +162,11 @@ class CaptureStage:
         journaled = self.journal is not None and self.journal.start == utterance.start
         try:
             item = self.spool.put(
-                profile=self.profile(), source=utterance.source, start=utterance.start,
-                samples=utterance.samples, uid=self.journal.uid if journaled else None,
+                profile=self.profile(),
+                source=utterance.source,
+                start=utterance.start,
+                samples=utterance.samples,
+                uid=self.journal.uid if journaled else None,
             )
         except SpoolFull as exc:
             if not self.disk_full:
@@ -176,8 +182,11 @@ class CaptureStage:
         self._held.append(utterance)
         while self.held_seconds > _HOLD_LIMIT_S:
             dropped = self._held.popleft()
-            log.error("disk still full: dropped %.1f s of speech heard at %s",
-                      dropped.duration, time.ctime(dropped.start))
+            log.error(
+                "disk still full: dropped %.1f s of speech heard at %s",
+                dropped.duration,
+                time.ctime(dropped.start),
+            )
 
     def _retry_held(self, force: bool = False) -> None:
         now = time.monotonic()

@@ -122,7 +122,9 @@ def _build(cls: type, node: yaml.Node, source: str, prefix: str, extra: dict | N
         path = prefix + key
         if key not in known or key in values:
             expected = ", ".join(sorted(known - set(extra or {})))
-            raise ProfileError(f"{_where(source, key_node)}: {path}: unknown key (expected one of {expected})")
+            raise ProfileError(
+                f"{_where(source, key_node)}: {path}: unknown key (expected one of {expected})"
+            )
         hint = hints[key]
         if dataclasses.is_dataclass(hint):
             values[key] = _build(hint, value_node, source, path + ".")
@@ -131,7 +133,9 @@ def _build(cls: type, node: yaml.Node, source: str, prefix: str, extra: dict | N
                 values[key] = ()
                 continue
             if not isinstance(value_node, yaml.SequenceNode):
-                raise ProfileError(f"{_where(source, value_node)}: {path}: expected a list of strings")
+                raise ProfileError(
+                    f"{_where(source, value_node)}: {path}: expected a list of strings"
+                )
             values[key] = tuple(_scalar(item, str, source, path) for item in value_node.value)
         else:
             value = _scalar(value_node, hint, source, path)
@@ -229,5 +233,3 @@ def load_profile(name: str, user_dir: Path) -> Profile:
             f"there is no profile named {name!r}; known profiles: {', '.join(files) or 'none'}"
         )
     return load_profile_file(files[name])
-
-

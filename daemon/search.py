@@ -70,7 +70,7 @@ class _MarkdownBold(highlight.Formatter):
     between = " … "
 
     def format_token(self, text, token, replace=False):
-        return "**%s**" % highlight.get_text(text, token, replace)
+        return f"**{highlight.get_text(text, token, replace)}**"
 
 
 def _document(segment: StoredSegment) -> dict:
@@ -261,8 +261,10 @@ def search_profiles(
         hits.sort(key=lambda h: h.start, reverse=True)
     else:
         hits.sort(key=lambda h: (-h.score, -h.start))
-    log.debug("search %r over %d profiles: %.1f ms", query_text, len(profiles),
-              (time.perf_counter() - started) * 1000)
+    log.debug(
+        "search %r over %d profiles: %.1f ms",
+        query_text,
+        len(profiles),
+        (time.perf_counter() - started) * 1000,
+    )
     return hits[:limit]
-
-

@@ -68,7 +68,9 @@ class SpeechDetector:
         """Probabilities for an (n, 512) float32 array of consecutive windows."""
         contexts = np.concatenate([self._context[None, :], windows[:-1, -_CONTEXT:]], axis=0)
         batch = np.concatenate([contexts, windows], axis=1)
-        out, self._h, self._c = self._session.run(None, {"input": batch, "h": self._h, "c": self._c})
+        out, self._h, self._c = self._session.run(
+            None, {"input": batch, "h": self._h, "c": self._c}
+        )
         self._context = windows[-1, -_CONTEXT:].copy()
         return np.asarray(out, dtype=np.float32).reshape(-1)
 
@@ -145,7 +147,9 @@ class Segmenter:
             else:
                 self._history.append((t, window))
             return []
-        silent = prob < self._neg_threshold or (prob < self.settings.threshold and self._silence_run)
+        silent = prob < self._neg_threshold or (
+            prob < self.settings.threshold and self._silence_run
+        )
         self._speech.append((t, window, not silent))
         self._silence_run = self._silence_run + 1 if silent else 0
         if self._silence_run >= self._end_silence:
@@ -200,6 +204,8 @@ class Segmenter:
         """End of stream or a gap in it: emit any speech in progress and start afresh."""
         done: list[Utterance] = []
         if self._speech is not None:
-            done = self._close(len(self._speech) - self._silence_run + min(self._silence_run, self._keep_tail))
+            done = self._close(
+                len(self._speech) - self._silence_run + min(self._silence_run, self._keep_tail)
+            )
         self._reset_stream()
         return done

@@ -126,7 +126,8 @@ class Daemon:
             journal=SpeechJournal(self.spool, owner=f"daemon-{os.getpid()}"),
         )
         self.control = control.ControlServer(
-            self.paths.control_socket, {"status": lambda _: self.status(), "stop": self._stop_command}
+            self.paths.control_socket,
+            {"status": lambda _: self.status(), "stop": self._stop_command},
         )
         self._install_signals()
         self.transcribe.start()  # drains whatever a crash left in the spool

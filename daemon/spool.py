@@ -27,8 +27,14 @@ import numpy as np
 
 from daemon.errors import SpoolFull
 
-__all__ = ["Spool", "SpooledUtterance", "SpeechJournal", "recover_journals", "SAMPLE_RATE",
-           "new_uid"]
+__all__ = [
+    "Spool",
+    "SpooledUtterance",
+    "SpeechJournal",
+    "recover_journals",
+    "SAMPLE_RATE",
+    "new_uid",
+]
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +94,7 @@ class Spool:
         samples: np.ndarray,
         uid: str | None = None,
     ) -> SpooledUtterance:
-        """Write an utterance durably; raises SpoolFull (leaving nothing behind) if the disk is full."""
+        """Write an utterance durably; on a full disk raise SpoolFull, leaving nothing behind."""
         uid = uid or new_uid(start)
         wav_path = self.directory / f"{uid}.wav"
         meta_path = self.directory / f"{uid}.json"
@@ -196,7 +202,7 @@ class Spool:
             os.close(fd)
 
     def remove(self, item: SpooledUtterance, *, keep_audio_at: Path | None = None) -> None:
-        """Drop a transcribed item, moving its audio to `keep_audio_at` if the profile keeps audio."""
+        """Drop a transcribed item; its audio moves to `keep_audio_at` if the profile keeps it."""
         if keep_audio_at is not None:
             keep_audio_at.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.replace(item.wav_path, keep_audio_at)
@@ -289,13 +295,22 @@ def recover_journals(spool: Spool, store_has: Callable[[str], bool]) -> list[Spo
             if raw:
                 meta = json.loads(raw)
                 samples = np.fromfile(pcm_path, dtype=np.int16) if pcm_path.exists() else None
-                already = (spool.directory / f"{meta['uid']}.json").exists() or store_has(meta["uid"])
+                already = (spool.directory / f"{meta['uid']}.json").exists() or store_has(
+                    meta["uid"]
+                )
                 if samples is not None and len(samples) >= SAMPLE_RATE // 4 and not already:
-                    recovered.append(spool.put(
-                        profile=meta["profile"], source=meta["source"], start=float(meta["start"]),
-                        samples=samples, uid=meta["uid"],
-                    ))
-                    log.warning("recovered %.1f s of speech cut off by a crash", len(samples) / SAMPLE_RATE)
+                    recovered.append(
+                        spool.put(
+                            profile=meta["profile"],
+                            source=meta["source"],
+                            start=float(meta["start"]),
+                            samples=samples,
+                            uid=meta["uid"],
+                        )
+                    )
+                    log.warning(
+                        "recovered %.1f s of speech cut off by a crash", len(samples) / SAMPLE_RATE
+                    )
             pcm_path.unlink(missing_ok=True)
             meta_path.unlink(missing_ok=True)
         finally:

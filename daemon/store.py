@@ -326,9 +326,11 @@ class Store:
             last = rows[-1].id
 
     def segment_words(self, segment_id: int) -> list[list]:
-        row = self._connect().execute(
-            "SELECT words FROM segments WHERE id = ?", (segment_id,)
-        ).fetchone()
+        row = (
+            self._connect()
+            .execute("SELECT words FROM segments WHERE id = ?", (segment_id,))
+            .fetchone()
+        )
         return json.loads(row[0]) if row else []
 
     def utterances(self, *, profile: str | None = None) -> list[StoredUtterance]:
@@ -345,17 +347,21 @@ class Store:
         return [r[0] for r in rows]
 
     def max_segment_id(self, profile: str) -> int:
-        row = self._connect().execute(
-            "SELECT MAX(id) FROM segments WHERE profile = ?", (profile,)
-        ).fetchone()
+        row = (
+            self._connect()
+            .execute("SELECT MAX(id) FROM segments WHERE profile = ?", (profile,))
+            .fetchone()
+        )
         return int(row[0] or 0)
 
     # -- index marks ------------------------------------------------------------------------
 
     def index_mark(self, profile: str) -> int:
-        row = self._connect().execute(
-            "SELECT last_segment_id FROM index_marks WHERE profile = ?", (profile,)
-        ).fetchone()
+        row = (
+            self._connect()
+            .execute("SELECT last_segment_id FROM index_marks WHERE profile = ?", (profile,))
+            .fetchone()
+        )
         return int(row[0]) if row else 0
 
     def set_index_mark(self, profile: str, last_segment_id: int) -> None:
@@ -400,7 +406,9 @@ class Store:
 
     def end_run(self, run_id: int, now: float, span_id: int | None) -> None:
         with self._transaction() as tx:
-            tx.execute("UPDATE runs SET heartbeat = ?, stopped = ? WHERE id = ?", (now, now, run_id))
+            tx.execute(
+                "UPDATE runs SET heartbeat = ?, stopped = ? WHERE id = ?", (now, now, run_id)
+            )
             if span_id is not None:
                 tx.execute("UPDATE capture_spans SET end = ? WHERE id = ?", (now, span_id))
 

@@ -15,8 +15,20 @@ from daemon.errors import TimeSpecError
 __all__ = ["parse_span", "parse_since", "parse_until", "iso"]
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d|day|days|w|week|weeks)$")
-_UNIT_S = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400, "day": 86400,
-           "days": 86400, "w": 604800, "week": 604800, "weeks": 604800}
+_UNIT_S = {
+    "s": 1,
+    "sec": 1,
+    "m": 60,
+    "min": 60,
+    "h": 3600,
+    "hr": 3600,
+    "d": 86400,
+    "day": 86400,
+    "days": 86400,
+    "w": 604800,
+    "week": 604800,
+    "weeks": 604800,
+}
 
 
 def _day(moment: datetime) -> tuple[float, float]:

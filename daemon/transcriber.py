@@ -61,21 +61,21 @@ def judge_segment(
     if not words:
         return "empty"
     if compression_ratio > 2.4:
-        return "repetition: compression ratio %.1f" % compression_ratio
+        return f"repetition: compression ratio {compression_ratio:.1f}"
     longest, run = 1, 1
-    for previous, word in zip(words, words[1:]):
+    for previous, word in zip(words, words[1:], strict=False):
         run = run + 1 if word == previous else 1
         longest = max(longest, run)
     if longest >= 4:
-        return "repetition: a word repeated %d times" % longest
+        return f"repetition: a word repeated {longest} times"
     if len(words) >= 8:
         grams = [" ".join(words[i : i + 3]) for i in range(len(words) - 2)]
         if len(set(grams)) <= len(grams) / 2:
             return "repetition: a phrase looping"
     if no_speech_prob > 0.6 and avg_logprob < -1.0:
-        return "no speech: no_speech_prob %.2f, avg_logprob %.2f" % (no_speech_prob, avg_logprob)
+        return f"no speech: no_speech_prob {no_speech_prob:.2f}, avg_logprob {avg_logprob:.2f}"
     if " ".join(words) in _KNOWN_INVENTIONS and (no_speech_prob > 0.3 or avg_logprob < -0.7):
-        return "known invention: %r" % text.strip()
+        return f"known invention: {text.strip()!r}"
     return None
 
 

@@ -27,12 +27,17 @@ def earmark_home(tmp_path, monkeypatch) -> Path:
     return home
 
 
-def earmark(*args: str, check: bool = False, timeout: float = 300, env=None,
-            input: str | None = None) -> subprocess.CompletedProcess:
+def earmark(
+    *args: str, check: bool = False, timeout: float = 300, env=None, input: str | None = None
+) -> subprocess.CompletedProcess:
     """Run the real `earmark` command line in a subprocess."""
     result = subprocess.run(
-        [*EARMARK, *args], capture_output=True, text=True, timeout=timeout,
-        env=env or os.environ.copy(), input=input,
+        [*EARMARK, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env or os.environ.copy(),
+        input=input,
     )
     if check and result.returncode != 0:
         raise AssertionError(f"earmark {' '.join(args)} failed:\n{result.stderr}")
@@ -62,7 +67,9 @@ def speak(speech_dir):
         out = speech_dir / f"{name}.wav"
         if not out.exists():
             raw = speech_dir / f"{name}.raw.wav"
-            subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(raw), text], check=True)
+            subprocess.run(
+                ["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(raw), text], check=True
+            )
             sox = ["sox", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(out)]
             if pad_s:
                 sox += ["pad", str(pad_s), str(pad_s)]
@@ -94,10 +101,18 @@ class Pulse:
 
     def start(self) -> None:
         subprocess.run(
-            ["pulseaudio", "--start", "--exit-idle-time=-1", "-n", "--daemonize=yes",
-             "--load=module-native-protocol-unix",
-             "--load=module-null-sink sink_name=earmark_test"],
-            env=self.env, check=True, capture_output=True,
+            [
+                "pulseaudio",
+                "--start",
+                "--exit-idle-time=-1",
+                "-n",
+                "--daemonize=yes",
+                "--load=module-native-protocol-unix",
+                "--load=module-null-sink sink_name=earmark_test",
+            ],
+            env=self.env,
+            check=True,
+            capture_output=True,
         )
         deadline = time.monotonic() + 10
         while self.pactl("info", check=False).returncode != 0:
@@ -109,8 +124,9 @@ class Pulse:
         subprocess.run(["pulseaudio", "--kill"], env=self.env, capture_output=True)
 
     def pactl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run(["pactl", *args], env=self.env, capture_output=True, text=True,
-                              check=check)
+        return subprocess.run(
+            ["pactl", *args], env=self.env, capture_output=True, text=True, check=check
+        )
 
     def play(self, wav: Path, *, sink: str = "earmark_test") -> None:
         subprocess.run(["paplay", "--device", sink, str(wav)], env=self.env, check=True)
@@ -147,7 +163,9 @@ class DaemonProcess:
     def start(self) -> DaemonProcess:
         self.proc = subprocess.Popen(
             [*EARMARK, "run", "--headless", *self.args],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"),  # noqa: SIM115
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.log, "ab"),  # noqa: SIM115
         )
         return self
 
@@ -162,18 +180,23 @@ class DaemonProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"daemon exited ({self.proc.returncode}):\n{self.log.read_text()}")
+                raise AssertionError(
+                    f"daemon exited ({self.proc.returncode}):\n{self.log.read_text()}"
+                )
             status = self.status()
             if status is not None and predicate(status):
                 return status
             time.sleep(0.2)
-        raise AssertionError(f"timed out waiting for {what}; last status {self.status()}\n"
-                             f"{self.log.read_text()[-3000:]}")
+        raise AssertionError(
+            f"timed out waiting for {what}; last status {self.status()}\n"
+            f"{self.log.read_text()[-3000:]}"
+        )
 
     def wait_recording(self) -> dict:
         status = self.wait_for(
             lambda s: s["state"] == "recording" and s["source_state"] == "listening",
-            what="the daemon to record")
+            what="the daemon to record",
+        )
         time.sleep(1.0)  # PulseAudio capture starts a moment after the stream opens
         return status
 

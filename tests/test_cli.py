@@ -5,16 +5,26 @@ import stat
 import subprocess
 
 import pytest
-
 from conftest import earmark, earmark_json
+
 from daemon.cli import build_parser
 
 
 def test_every_command_has_help():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    assert set(sub.choices) >= {"run", "status", "search", "import", "transcripts", "reindex",
-                                "doctor", "ledger", "stop", "profile"}
+    assert set(sub.choices) >= {
+        "run",
+        "status",
+        "search",
+        "import",
+        "transcripts",
+        "reindex",
+        "doctor",
+        "ledger",
+        "stop",
+        "profile",
+    }
     for name, command in sub.choices.items():
         assert command.description, f"{name} has no help text"
         assert sub._choices_actions and any(a.dest == name and a.help for a in sub._choices_actions)
@@ -50,7 +60,9 @@ def test_bad_profile_file_gives_file_line_key(earmark_home):
     result = earmark("search", "x", "--profile", "work")
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        f"earmark: {profiles / 'work.yaml'}:3: segmentation.threshold: expected a number, got 'high'")
+        f"earmark: {profiles / 'work.yaml'}:3: "
+        "segmentation.threshold: expected a number, got 'high'"
+    )
     check = earmark("profile", "check", str(profiles / "work.yaml"))
     assert check.returncode == 1 and ":3: segmentation.threshold" in check.stderr
 
@@ -63,7 +75,10 @@ def test_unknown_profile():
 def test_stop_without_daemon_says_so():
     result = earmark("stop")
     assert result.returncode == 1
-    assert result.stderr.strip() == "earmark: no Earmark daemon is running (start one with `earmark run`)"
+    assert (
+        result.stderr.strip()
+        == "earmark: no Earmark daemon is running (start one with `earmark run`)"
+    )
 
 
 def test_profile_list_and_show():
@@ -82,8 +97,17 @@ def test_import_reports_each_bad_file_and_imports_the_rest(tmp_path, speak, earm
     text = tmp_path / "notes.mp3"
     text.write_text("these are not sounds\n" * 50)
     missing = tmp_path / "missing.ogg"
-    result = earmark("import", str(empty), str(good), str(corrupt), str(text), str(missing),
-                     "--at", "2026-11-20T10:00", "--json")
+    result = earmark(
+        "import",
+        str(empty),
+        str(good),
+        str(corrupt),
+        str(text),
+        str(missing),
+        "--at",
+        "2026-11-20T10:00",
+        "--json",
+    )
     assert result.returncode == 1
     report = {os.path.basename(r["file"]): r for r in json.loads(result.stdout)}
     assert report[good.name]["ok"] and report[good.name]["utterances"] == 1
@@ -96,7 +120,9 @@ def test_import_reports_each_bad_file_and_imports_the_rest(tmp_path, speak, earm
     assert errors[3] == f"earmark: {missing}: no such file"
     hits = earmark_json("search", "quarterly budget")
     assert len(hits) == 1
-    assert hits[0]["source"] == f"file:{good.name}" and hits[0]["start"].startswith("2026-11-20T10:00")
+    assert hits[0]["source"] == f"file:{good.name}" and hits[0]["start"].startswith(
+        "2026-11-20T10:00"
+    )
     assert "**budget**" in hits[0]["snippet"]
     rows = earmark_json("transcripts", "--since", "2026-11-20", "--until", "2026-11-20")
     assert "budget" in " ".join(r["text"] for r in rows).lower()
@@ -113,9 +139,12 @@ def test_import_compressed_formats_and_reindex(tmp_path, speak):
         files.append(str(out))
     report = earmark_json("import", *files)
     assert [r["ok"] for r in report] == [True] * 4
-    assert len(earmark_json("search", "morning", "--limit", "10")) == 4, earmark("transcripts").stdout
-    assert earmark_json("reindex") == [{"profile": "default", "segments": 4,
-                                        "seconds": pytest.approx(0, abs=60)}]
+    assert len(earmark_json("search", "morning", "--limit", "10")) == 4, earmark(
+        "transcripts"
+    ).stdout
+    assert earmark_json("reindex") == [
+        {"profile": "default", "segments": 4, "seconds": pytest.approx(0, abs=60)}
+    ]
     assert len(earmark_json("search", "morning")) == 4
 
 

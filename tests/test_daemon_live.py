@@ -10,7 +10,6 @@ import subprocess
 import time
 
 import pytest
-
 from conftest import earmark, earmark_json
 
 pytestmark = pytest.mark.integration
@@ -24,8 +23,10 @@ def wait_for_hits(query: str, count: int, *, env=None, timeout: float = 60, args
         if len(hits) >= count:
             return hits
         time.sleep(0.3)
-    raise AssertionError(f"search {query!r} found {len(hits)} hits, expected {count}: "
-                         f"{earmark('transcripts', env=env).stdout}")
+    raise AssertionError(
+        f"search {query!r} found {len(hits)} hits, expected {count}: "
+        f"{earmark('transcripts', env=env).stdout}"
+    )
 
 
 def test_records_transcribes_and_searches_live(pulse, daemon_factory, speak, earmark_home):
@@ -67,8 +68,25 @@ def test_records_transcribes_and_searches_live(pulse, daemon_factory, speak, ear
 
 def test_silence_never_reaches_the_model(pulse, daemon_factory, tmp_path):
     noise = tmp_path / "noise.wav"
-    subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", "-b", "16", str(noise), "synth", "4",
-                    "pinknoise", "vol", "0.02"], check=True)
+    subprocess.run(
+        [
+            "sox",
+            "-n",
+            "-r",
+            "16000",
+            "-c",
+            "1",
+            "-b",
+            "16",
+            str(noise),
+            "synth",
+            "4",
+            "pinknoise",
+            "vol",
+            "0.02",
+        ],
+        check=True,
+    )
     daemon = daemon_factory()
     daemon.wait_recording()
     pulse.play(noise)
@@ -78,8 +96,9 @@ def test_silence_never_reaches_the_model(pulse, daemon_factory, tmp_path):
     assert earmark_json("transcripts", env=pulse.env) == []
 
 
-def test_kill_9_with_a_backlog_loses_and_duplicates_nothing(pulse, daemon_factory, speak,
-                                                            earmark_home):
+def test_kill_9_with_a_backlog_loses_and_duplicates_nothing(
+    pulse, daemon_factory, speak, earmark_home
+):
     sentences = [
         ("The orchard needs pruning before winter.", "pruning"),
         ("The quarterly budget review moves to next Tuesday.", "budget"),
@@ -104,8 +123,10 @@ def test_kill_9_with_a_backlog_loses_and_duplicates_nothing(pulse, daemon_factor
     assert earmark_json("transcripts") == []
 
     restarted = daemon_factory()
-    restarted.wait_for(lambda s: s["backlog"] == 0 and s["utterances_transcribed"] == 3,
-                       what="the backlog to drain")
+    restarted.wait_for(
+        lambda s: s["backlog"] == 0 and s["utterances_transcribed"] == 3,
+        what="the backlog to drain",
+    )
     for _, word in sentences:
         hits = wait_for_hits(word, 1, env=pulse.env)
         assert len(hits) == 1, f"{word!r} found {len(hits)} times"
@@ -119,7 +140,8 @@ def test_kill_9_with_a_backlog_loses_and_duplicates_nothing(pulse, daemon_factor
 def test_kill_9_in_the_middle_of_a_sentence_keeps_what_was_heard(pulse, daemon_factory, speak):
     long_sentence = speak(
         "The lighthouse keeper counted seventeen ships sailing past the rocky island "
-        "before the storm arrived and the harbor closed for the night.")
+        "before the storm arrived and the harbor closed for the night."
+    )
     daemon = daemon_factory()
     daemon.wait_recording()
     player = subprocess.Popen(["paplay", str(long_sentence)], env=pulse.env)
@@ -136,13 +158,15 @@ def test_kill_9_in_the_middle_of_a_sentence_keeps_what_was_heard(pulse, daemon_f
 
 def test_waits_for_a_missing_microphone_and_follows_it(pulse, daemon_factory, speak):
     daemon = daemon_factory("--device", "wearable_mic")
-    status = daemon.wait_for(lambda s: s["state"] == "waiting for microphone",
-                             what="waiting for microphone")
+    status = daemon.wait_for(
+        lambda s: s["state"] == "waiting for microphone", what="waiting for microphone"
+    )
     assert "wearable_mic" in status["source_reason"]
     module = pulse.load_sink("wearable_mic")
     try:
-        status = daemon.wait_for(lambda s: s["state"] == "recording", timeout=20,
-                                 what="the device to be picked up")
+        status = daemon.wait_for(
+            lambda s: s["state"] == "recording", timeout=20, what="the device to be picked up"
+        )
         assert status["source"] == "wearable_mic.monitor"
         time.sleep(1)
         pulse.play(speak("Please bring the revised forecast to the meeting."), sink="wearable_mic")
@@ -150,8 +174,11 @@ def test_waits_for_a_missing_microphone_and_follows_it(pulse, daemon_factory, sp
         assert hits[0]["source"] == "wearable_mic.monitor"
     finally:
         pulse.unload(module)
-    daemon.wait_for(lambda s: s["state"] == "waiting for microphone", timeout=20,
-                    what="the lost device to be noticed")
+    daemon.wait_for(
+        lambda s: s["state"] == "waiting for microphone",
+        timeout=20,
+        what="the lost device to be noticed",
+    )
     module = pulse.load_sink("wearable_mic")
     try:
         daemon.wait_for(lambda s: s["state"] == "recording", timeout=20, what="the device again")
@@ -170,14 +197,16 @@ def small_disk(tmp_path):
         pytest.skip("mounting a small tmpfs to fill needs root (CI runs as root)")
     mount = tmp_path / "small"
     mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m,mode=0700", "tmpfs", str(mount)],
-                   check=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=24m,mode=0700", "tmpfs", str(mount)], check=True
+    )
     yield mount
     subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def test_disk_full_pauses_then_resumes_without_losing_speech(pulse, daemon_factory, speak,
-                                                             small_disk, monkeypatch):
+def test_disk_full_pauses_then_resumes_without_losing_speech(
+    pulse, daemon_factory, speak, small_disk, monkeypatch
+):
     home = small_disk / "home"
     monkeypatch.setenv("EARMARK_HOME", str(home))
     daemon = daemon_factory()
@@ -195,8 +224,11 @@ def test_disk_full_pauses_then_resumes_without_losing_speech(pulse, daemon_facto
     status = daemon.wait_for(lambda s: s["state"] == "disk full", what="disk full")
     assert status["held_in_memory_s"] > 1
     filler.unlink()
-    daemon.wait_for(lambda s: s["state"] == "recording" and s["held_in_memory_s"] == 0,
-                    timeout=30, what="recording to resume")
+    daemon.wait_for(
+        lambda s: s["state"] == "recording" and s["held_in_memory_s"] == 0,
+        timeout=30,
+        what="recording to resume",
+    )
     hits = wait_for_hits("budget", 1, env=pulse.env)
     assert len(hits) == 1
     ledger = earmark_json("ledger", "--since", "10m", env=pulse.env)

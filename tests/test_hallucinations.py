@@ -4,15 +4,22 @@ from daemon.transcriber import judge_segment
 
 
 def judge(text, *, avg_logprob=-0.3, no_speech_prob=0.1, compression_ratio=1.3):
-    return judge_segment(text, avg_logprob=avg_logprob, no_speech_prob=no_speech_prob,
-                         compression_ratio=compression_ratio)
+    return judge_segment(
+        text,
+        avg_logprob=avg_logprob,
+        no_speech_prob=no_speech_prob,
+        compression_ratio=compression_ratio,
+    )
 
 
-@pytest.mark.parametrize("text", [
-    "The budget review moves to next Tuesday.",
-    "Thank you, Alice, that settles it.",
-    "No, no, we decided against it.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The budget review moves to next Tuesday.",
+        "Thank you, Alice, that settles it.",
+        "No, no, we decided against it.",
+    ],
+)
 def test_real_speech_passes(text):
     assert judge(text) is None
 
@@ -21,14 +28,17 @@ def test_confident_thank_you_is_kept():
     assert judge("Thank you.", avg_logprob=-0.2, no_speech_prob=0.05) is None
 
 
-@pytest.mark.parametrize(("text", "kwargs", "reason"), [
-    ("Thank you.", {"no_speech_prob": 0.5}, "known invention"),
-    ("Thanks for watching!", {"avg_logprob": -0.9}, "known invention"),
-    ("you you you you you", {}, "repetition"),
-    ("I'm going to go to the I'm going to go to the I'm going to go to the", {}, "repetition"),
-    ("so so so so so so so so", {"compression_ratio": 3.1}, "repetition"),
-    ("Hmm.", {"no_speech_prob": 0.8, "avg_logprob": -1.3}, "no speech"),
-    ("...", {}, "empty"),
-])
+@pytest.mark.parametrize(
+    ("text", "kwargs", "reason"),
+    [
+        ("Thank you.", {"no_speech_prob": 0.5}, "known invention"),
+        ("Thanks for watching!", {"avg_logprob": -0.9}, "known invention"),
+        ("you you you you you", {}, "repetition"),
+        ("I'm going to go to the I'm going to go to the I'm going to go to the", {}, "repetition"),
+        ("so so so so so so so so", {"compression_ratio": 3.1}, "repetition"),
+        ("Hmm.", {"no_speech_prob": 0.8, "avg_logprob": -1.3}, "no speech"),
+        ("...", {}, "empty"),
+    ],
+)
 def test_known_inventions_are_flagged(text, kwargs, reason):
     assert judge(text, **kwargs).startswith(reason)

@@ -38,9 +38,18 @@ def test_vocabulary_list(tmp_path):
     ("text", "message"),
     [
         ("description: x\ncolour: red\n", ":2: colour: unknown key"),
-        ("segmentation:\n  threshold: high\n", ":2: segmentation.threshold: expected a number, got 'high'"),
-        ("transcription:\n  beam_size: 2.5\n", ":2: transcription.beam_size: expected a whole number"),
-        ("transcription:\n  beam_size: 0\n", ":2: transcription.beam_size: expected a value from 1 to 20"),
+        (
+            "segmentation:\n  threshold: high\n",
+            ":2: segmentation.threshold: expected a number, got 'high'",
+        ),
+        (
+            "transcription:\n  beam_size: 2.5\n",
+            ":2: transcription.beam_size: expected a whole number",
+        ),
+        (
+            "transcription:\n  beam_size: 0\n",
+            ":2: transcription.beam_size: expected a value from 1 to 20",
+        ),
         ("retention:\n  keep_audio: maybe\n", ":2: retention.keep_audio: expected true or false"),
         ("transcription: fast\n", ":1: transcription: expected a mapping of keys"),
         ("sources: microphone\n", ":1: sources: expected a list of strings"),

@@ -17,11 +17,26 @@ def store(tmp_path):
     s = Store(tmp_path / "e.db")
     for i, (t, text) in enumerate(TEXTS):
         s.add_utterance(
-            uid=f"u{i}", profile="work", source="mic" if i % 2 else "headset", start=t, end=t + 3,
-            model="m", language="en",
-            segments=[NewSegment(start=t, end=t + 3, text=text, avg_logprob=-0.3,
-                                 no_speech_prob=0.1, compression_ratio=1.2, words=[],
-                                 flag="known invention" if text == "Thank you." else None)])
+            uid=f"u{i}",
+            profile="work",
+            source="mic" if i % 2 else "headset",
+            start=t,
+            end=t + 3,
+            model="m",
+            language="en",
+            segments=[
+                NewSegment(
+                    start=t,
+                    end=t + 3,
+                    text=text,
+                    avg_logprob=-0.3,
+                    no_speech_prob=0.1,
+                    compression_ratio=1.2,
+                    words=[],
+                    flag="known invention" if text == "Thank you." else None,
+                )
+            ],
+        )
     return s
 
 
@@ -75,11 +90,26 @@ def test_newest_first(index):
 
 def test_sync_is_idempotent_and_incremental(tmp_path, store, index):
     assert index.sync(store) == 0
-    store.add_utterance(uid="new", profile="work", source="mic", start=5000.0, end=5002.0,
-                        model="m", language="en",
-                        segments=[NewSegment(start=5000.0, end=5002.0, text="a new budget line",
-                                             avg_logprob=-0.2, no_speech_prob=0.1,
-                                             compression_ratio=1.1, words=[])])
+    store.add_utterance(
+        uid="new",
+        profile="work",
+        source="mic",
+        start=5000.0,
+        end=5002.0,
+        model="m",
+        language="en",
+        segments=[
+            NewSegment(
+                start=5000.0,
+                end=5002.0,
+                text="a new budget line",
+                avg_logprob=-0.2,
+                no_speech_prob=0.1,
+                compression_ratio=1.1,
+                words=[],
+            )
+        ],
+    )
     assert index.sync(store) == 1
     assert len(index.search("budget")) == 3
     store.set_index_mark("work", 0)  # as if a crash lost the mark after the index commit
@@ -98,12 +128,15 @@ def test_profiles_are_separate(tmp_path, store, index):
     assert len(search_profiles(tmp_path / "index", ["work", "other"], "budget")) == 2
 
 
-@pytest.mark.parametrize(("query", "message"), [
-    ("", "empty"),
-    ("   ", "empty"),
-    ('"unclosed phrase', "unclosed quote"),
-    ("-budget", "only excludes words"),
-])
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ('"unclosed phrase', "unclosed quote"),
+        ("-budget", "only excludes words"),
+    ],
+)
 def test_unreadable_queries_raise_a_plain_error(index, query, message):
     with pytest.raises(QueryError, match=message):
         index.search(query)

@@ -57,7 +57,8 @@ def test_block_size_does_not_change_the_cut(speak, block):
     reference = run(Segmenter(Segmentation()), audio)
     other = run(Segmenter(Segmentation()), audio, block=block)
     assert [(round(u.start, 2), len(u.samples)) for u in other] == [
-        (round(u.start, 2), len(u.samples)) for u in reference]
+        (round(u.start, 2), len(u.samples)) for u in reference
+    ]
 
 
 def test_long_speech_is_split_below_the_limit(speak):

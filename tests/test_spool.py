@@ -48,14 +48,20 @@ def test_claim_is_exclusive_across_processes(tmp_path):
     spool = Spool(tmp_path / "spool")
     item = spool.put(profile="p", source="s", start=1.0, samples=tone(0.5))
     holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
             import fcntl, os, sys, time
             fd = os.open({str(item.meta_path)!r}, os.O_RDONLY)
             fcntl.flock(fd, fcntl.LOCK_EX)
             print("held", flush=True)
             sys.stdin.read()
-        """)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        """),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert holder.stdout.readline().strip() == "held"
     with spool.claim(item) as mine:

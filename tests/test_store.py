@@ -7,9 +7,16 @@ from daemon.store import NewSegment, Store
 
 
 def seg(start, text, flag=None):
-    return NewSegment(start=start, end=start + 2, text=text, avg_logprob=-0.2, no_speech_prob=0.05,
-                      compression_ratio=1.3, words=[(start, start + 0.5, text.split()[0], 0.9)],
-                      flag=flag)
+    return NewSegment(
+        start=start,
+        end=start + 2,
+        text=text,
+        avg_logprob=-0.2,
+        no_speech_prob=0.05,
+        compression_ratio=1.3,
+        words=[(start, start + 0.5, text.split()[0], 0.9)],
+        flag=flag,
+    )
 
 
 def test_schema_is_migrated_and_recorded(tmp_path):
@@ -21,13 +28,23 @@ def test_schema_is_migrated_and_recorded(tmp_path):
 
 def test_utterance_with_segments_is_stored_once(tmp_path):
     store = Store(tmp_path / "e.db")
-    args = dict(uid="u1", profile="default", source="mic", start=100.0, end=104.0, model="m",
-                language="en", segments=[seg(100.0, "hello there"), seg(102.0, "you", flag="known")])
+    args = dict(
+        uid="u1",
+        profile="default",
+        source="mic",
+        start=100.0,
+        end=104.0,
+        model="m",
+        language="en",
+        segments=[seg(100.0, "hello there"), seg(102.0, "you", flag="known")],
+    )
     assert store.add_utterance(**args) is not None
     assert store.add_utterance(**args) is None  # a retried commit never duplicates
     segments = store.segments(profiles=["default"])
     assert [s.text for s in segments] == ["hello there", "you"]
-    assert [s.text for s in store.segments(profiles=["default"], include_flagged=False)] == ["hello there"]
+    assert [s.text for s in store.segments(profiles=["default"], include_flagged=False)] == [
+        "hello there"
+    ]
     assert store.has_utterance("u1") and not store.has_utterance("u2")
     assert store.segment_words(segments[0].id) == [[100.0, 100.5, "hello", 0.9]]
     assert store.segments(profiles=["other"]) == []
@@ -36,16 +53,32 @@ def test_utterance_with_segments_is_stored_once(tmp_path):
 def test_time_filters(tmp_path):
     store = Store(tmp_path / "e.db")
     for i, t in enumerate((100.0, 200.0, 300.0)):
-        store.add_utterance(uid=f"u{i}", profile="p", source="mic", start=t, end=t + 2, model="m",
-                            language="en", segments=[seg(t, f"words {i}")])
+        store.add_utterance(
+            uid=f"u{i}",
+            profile="p",
+            source="mic",
+            start=t,
+            end=t + 2,
+            model="m",
+            language="en",
+            segments=[seg(t, f"words {i}")],
+        )
     assert [s.text for s in store.segments(since=150, until=250)] == ["words 1"]
 
 
 def test_new_migration_backs_up_and_keeps_transcripts(tmp_path, monkeypatch):
     path = tmp_path / "e.db"
     store = Store(path)
-    store.add_utterance(uid="u1", profile="p", source="mic", start=1.0, end=2.0, model="m",
-                        language="en", segments=[seg(1.0, "remember this")])
+    store.add_utterance(
+        uid="u1",
+        profile="p",
+        source="mic",
+        start=1.0,
+        end=2.0,
+        model="m",
+        language="en",
+        segments=[seg(1.0, "remember this")],
+    )
     store.close()
     extra = (99, "a later column", "ALTER TABLE segments ADD COLUMN speaker TEXT")
     monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, extra])
@@ -69,7 +102,10 @@ def test_ledger_records_spans_and_crash_gap(tmp_path):
     CaptureLedger(store, pid=2)
     spans = store.capture_spans()
     assert [(s.state, s.reason) for s in spans] == [
-        (LISTENING, None), (GAP, "device lost"), (GAP, "crash")]
+        (LISTENING, None),
+        (GAP, "device lost"),
+        (GAP, "crash"),
+    ]
     assert spans[-1].start == spans[-2].end
 
 
@@ -85,16 +121,32 @@ def test_clean_stop_then_start_records_not_running(tmp_path):
 def test_minutes_summarise_listening_gaps_and_speech(tmp_path):
     store = Store(tmp_path / "e.db")
     run = store.begin_run(1, 0.0)
-    span = store.open_span(run_id=run, state=LISTENING, source="mic", reason=None, now=60.0,
-                           previous=None)
-    span = store.open_span(run_id=run, state=GAP, source="mic", reason="device lost", now=90.0,
-                           previous=span)
+    span = store.open_span(
+        run_id=run, state=LISTENING, source="mic", reason=None, now=60.0, previous=None
+    )
+    span = store.open_span(
+        run_id=run, state=GAP, source="mic", reason="device lost", now=90.0, previous=span
+    )
     store.end_run(run, 120.0, span)
-    store.add_utterance(uid="u", profile="p", source="mic", start=70.0, end=80.0, model="m",
-                        language="en", segments=[seg(70.0, "hi")])
+    store.add_utterance(
+        uid="u",
+        profile="p",
+        source="mic",
+        start=70.0,
+        end=80.0,
+        model="m",
+        language="en",
+        segments=[seg(70.0, "hi")],
+    )
     rows = minutes(store, 60.0, 119.0)
-    assert rows == [{"minute": 60, "listening": {"mic": 30.0}, "gaps": {"device lost": 30.0},
-                     "speech": {"mic": 10.0}}]
+    assert rows == [
+        {
+            "minute": 60,
+            "listening": {"mic": 30.0},
+            "gaps": {"device lost": 30.0},
+            "speech": {"mic": 10.0},
+        }
+    ]
 
 
 def test_database_file_is_private(tmp_path):

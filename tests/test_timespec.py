@@ -23,7 +23,9 @@ def test_named_days_cover_the_whole_day():
 
 
 def test_iso_datetime_is_an_instant():
-    assert parse_span("2026-11-25T14:30", now=NOW) == (datetime(2026, 11, 25, 14, 30).timestamp(),) * 2
+    assert (
+        parse_span("2026-11-25T14:30", now=NOW) == (datetime(2026, 11, 25, 14, 30).timestamp(),) * 2
+    )
 
 
 def test_none_passes_through():

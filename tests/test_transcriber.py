@@ -18,7 +18,9 @@ def transcriber():
 
 def read(path) -> np.ndarray:
     with wave.open(str(path)) as w:
-        return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float32) / 32768
+        return (
+            np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float32) / 32768
+        )
 
 
 def test_bundled_model_transcribes_speech_with_words_and_figures(transcriber, speak):

@@ -38,4 +38,4 @@ class Source(ABC):
 
     @abstractmethod
     def read(self, timeout: float) -> AudioBlock | None:
-        """The next block, or None if none arrived within `timeout` seconds (or the source ended)."""
+        """The next block, or None if none came within `timeout` seconds or the source ended."""

@@ -17,7 +17,7 @@ _BLOCK = SAMPLE_RATE // 10
 
 
 def decode_file(path: Path) -> np.ndarray:
-    """The whole file as 16 kHz mono int16; a corrupt, empty or non-audio file raises ImportFailed."""
+    """The whole file as 16 kHz mono int16; raises ImportFailed if corrupt, empty or not audio."""
     import av
 
     if not path.exists():

@@ -61,8 +61,12 @@ def list_input_devices() -> list[dict]:
     import sounddevice as sd
 
     devices = [
-        {"index": d["index"], "name": d["name"], "kind": "portaudio",
-         "default_samplerate": d["default_samplerate"]}
+        {
+            "index": d["index"],
+            "name": d["name"],
+            "kind": "portaudio",
+            "default_samplerate": d["default_samplerate"],
+        }
         for d in sd.query_devices()
         if d["max_input_channels"] > 0
     ]
@@ -95,7 +99,9 @@ class Microphone(Source):
 
     def start(self) -> None:
         self._stop.clear()
-        self._thread = threading.Thread(target=self._supervise, name="earmark-microphone", daemon=True)
+        self._thread = threading.Thread(
+            target=self._supervise, name="earmark-microphone", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -110,8 +116,9 @@ class Microphone(Source):
         except queue.Empty:
             return None
         if self._resampler is not None and self._rate != SAMPLE_RATE:
-            block = AudioBlock(start=block.start, samples=self._resample(block.samples),
-                               source=block.source)
+            block = AudioBlock(
+                start=block.start, samples=self._resample(block.samples), source=block.source
+            )
         return block
 
     # -- device choice --------------------------------------------------------------------
@@ -143,7 +150,11 @@ class Microphone(Source):
                 self._pinned_pulse = name
                 names = [d["name"] for d in sd.query_devices() if d["max_input_channels"] > 0]
                 device = "pulse" if "pulse" in names else None
-                info = sd.query_devices(device, kind="input") if device else sd.query_devices(kind="input")
+                info = (
+                    sd.query_devices(device, kind="input")
+                    if device
+                    else sd.query_devices(kind="input")
+                )
                 return device, self._pick_rate(device, info), name
         raise DeviceNotFound(f"no input device matches {self.device!r}")
 
@@ -151,7 +162,9 @@ class Microphone(Source):
         import sounddevice as sd
 
         try:
-            sd.check_input_settings(device=device, samplerate=SAMPLE_RATE, channels=1, dtype="int16")
+            sd.check_input_settings(
+                device=device, samplerate=SAMPLE_RATE, channels=1, dtype="int16"
+            )
             return SAMPLE_RATE
         except sd.PortAudioError:
             return int(info["default_samplerate"])
@@ -178,7 +191,9 @@ class Microphone(Source):
                 if rate != SAMPLE_RATE:
                     import av
 
-                    self._resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+                    self._resampler = av.AudioResampler(
+                        format="s16", layout="mono", rate=SAMPLE_RATE
+                    )
                 stream = sd.InputStream(
                     device=device,
                     samplerate=rate,
@@ -208,8 +223,9 @@ class Microphone(Source):
     def _callback_for(self, label: str, rate: int):
         def callback(indata, frames, time_info, status):
             self._last_audio = time.monotonic()
-            block = AudioBlock(start=time.time() - frames / rate, samples=indata[:, 0].copy(),
-                               source=label)
+            block = AudioBlock(
+                start=time.time() - frames / rate, samples=indata[:, 0].copy(), source=label
+            )
             try:
                 self._queue.put_nowait(block)
             except queue.Full:
