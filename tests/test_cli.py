@@ -5,7 +5,7 @@ import stat
 import subprocess
 
 import pytest
-from conftest import earmark, earmark_json
+from realparts import earmark, earmark_json
 
 from daemon.cli import build_parser
 

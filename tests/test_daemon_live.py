@@ -10,7 +10,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import earmark, earmark_json
+from realparts import earmark, earmark_json
 
 pytestmark = pytest.mark.integration
 
