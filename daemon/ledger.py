@@ -30,23 +30,37 @@ class CaptureLedger:
         self.run_id = store.begin_run(pid, time.time() if now is None else now)
         self._span: int | None = None
         self._current: tuple[str, str | None, str | None] | None = None
+        self._pending: tuple[tuple, float] | None = None
+        self._warned = False
         self._lock = threading.Lock()
 
     def record(self, state: str, *, source: str | None = None, reason: str | None = None) -> None:
-        """Note what capture is doing now; only a change opens a new span."""
+        """Note what capture is doing now; only a change opens a new span.
+
+        If the store cannot be written (a full disk), the change is retried on the next call
+        with the time it happened, so the ledger still says when the gap began.
+        """
         key = (state, source, reason)
         with self._lock:
             if key == self._current:
                 return
-            self._span = self.store.open_span(
-                run_id=self.run_id,
-                state=state,
-                source=source,
-                reason=reason,
-                now=time.time(),
-                previous=self._span,
-            )
-            self._current = key
+            if self._pending is None or self._pending[0] != key:
+                self._pending = (key, time.time())
+            try:
+                self._span = self.store.open_span(
+                    run_id=self.run_id,
+                    state=state,
+                    source=source,
+                    reason=reason,
+                    now=self._pending[1],
+                    previous=self._span,
+                )
+            except sqlite3.OperationalError as exc:
+                if not self._warned:
+                    log.warning("capture ledger cannot be written yet: %s", exc)
+                    self._warned = True
+                return
+            self._current, self._pending, self._warned = key, None, False
 
     def beat(self) -> None:
         with self._lock:

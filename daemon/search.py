@@ -115,6 +115,7 @@ class SearchIndex:
         self.profile = profile
         self.directory = root / profile
         self._index = None
+        self._searcher = None
 
     def exists(self) -> bool:
         return index.exists_in(str(self.directory))
@@ -199,40 +200,58 @@ class SearchIndex:
                 _utc(until) if until is not None else None,
             )
         fragmenter = highlight.ContextFragmenter(maxchars=240, surround=60)
-        with ix.searcher() as searcher:
-            results = searcher.search(
-                query,
-                limit=limit,
-                filter=time_filter,
-                sortedby="start" if newest_first else None,
-                reverse=newest_first,
-                terms=True,
-            )
-            results.fragmenter = fragmenter
-            results.formatter = _MarkdownBold()
-            hits = []
-            for hit in results:
-                snippet = hit.highlights("text", top=2) or hit["text"]
-                hits.append(
-                    Hit(
-                        segment_id=int(hit["seg_id"]),
-                        text=hit["text"],
-                        snippet=snippet,
-                        start=_epoch(hit["start"]),
-                        end=float(hit["end"]),
-                        profile=self.profile,
-                        source=hit["source"],
-                        score=round(float(hit.score or 0.0), 4),
-                        confidence=float(hit["confidence"]),
-                    )
+        searcher = self._fresh_searcher(ix)
+        results = searcher.search(
+            query,
+            limit=limit,
+            filter=time_filter,
+            sortedby="start" if newest_first else None,
+            reverse=newest_first,
+            terms=True,
+        )
+        results.fragmenter = fragmenter
+        results.formatter = _MarkdownBold()
+        hits = []
+        for hit in results:
+            snippet = hit.highlights("text", top=2) or hit["text"]
+            hits.append(
+                Hit(
+                    segment_id=int(hit["seg_id"]),
+                    text=hit["text"],
+                    snippet=snippet,
+                    start=_epoch(hit["start"]),
+                    end=float(hit["end"]),
+                    profile=self.profile,
+                    source=hit["source"],
+                    score=round(float(hit.score or 0.0), 4),
+                    confidence=float(hit["confidence"]),
                 )
-            return hits
+            )
+        return hits
+
+    def _fresh_searcher(self, ix):
+        """A searcher kept open between queries, reopened when the index has changed.
+
+        Not whoosh's `refresh()`: its reader reuse misses deletions made by update_document.
+        """
+        if (
+            self._searcher is not None
+            and ix.latest_generation() != self._searcher.reader().generation()
+        ):
+            self._searcher.close()
+            self._searcher = None
+        if self._searcher is None:
+            self._searcher = ix.searcher()
+        return self._searcher
 
     def doc_count(self) -> int:
         ix = self._open()
         return 0 if ix is None else ix.doc_count()
 
     def close(self) -> None:
+        if self._searcher is not None:
+            self._searcher.close()
+            self._searcher = None
         if self._index is not None:
             self._index.close()
             self._index = None

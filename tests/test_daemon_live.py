@@ -119,7 +119,7 @@ def test_kill_9_with_a_backlog_loses_and_duplicates_nothing(
     daemon.kill9()
     writer.execute("ROLLBACK")
     writer.close()
-    assert len(list(spool.glob("*.json"))) == 3
+    assert len([p for p in spool.glob("*.json") if not p.name.startswith(".")]) == 3
     assert earmark_json("transcripts") == []
 
     restarted = daemon_factory()
