@@ -50,7 +50,8 @@ def fill(store: Store, count: int, words: list[str], rng: random.Random) -> None
     for first in range(0, count, batch):
         rows = []
         for i in range(first, min(count, first + batch)):
-            text = " ".join(rng.choices(words, cum_weights=cumulative, k=rng.randint(6, 24))).capitalize() + "."
+            sentence = rng.choices(words, cum_weights=cumulative, k=rng.randint(6, 24))
+            text = " ".join(sentence).capitalize() + "."
             rows.append((i + 1, f"u{i}", start + i * 5.0, text))
         conn.execute("BEGIN")
         conn.executemany(
