@@ -104,15 +104,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--eval", type=Path, default=DEFAULT_EVAL)
+    parser.add_argument(
+        "--gap",
+        type=float,
+        default=1.5,
+        help="seconds of silence between clips: 1.5 is talk with pauses, 0.3 a continuous talk",
+    )
     args = parser.parse_args()
 
     clips = load_clips(args.eval)
-    audio, reference = long_recording(clips, minutes=args.minutes)
+    audio, reference = long_recording(clips, minutes=args.minutes, gap_s=args.gap)
     settings = Transcription()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         wav = write_wav(work / "recording.wav", audio)
-        print(f"recording: {len(audio) / RATE / 60:.1f} min of speech from {len(clips)} clips")
+        print(
+            f"recording: {len(audio) / RATE / 60:.1f} min of speech from {len(clips)} clips, "
+            f"{args.gap} s between clips"
+        )
         offline_cpu, offline_text = offline(audio, settings)
         pulse = Pulse(work / "pulse")
         pulse.runtime.mkdir()
@@ -132,7 +141,7 @@ def main() -> None:
     print(f"CPU ratio live/offline: {result['cpu'] / offline_cpu:.3f}   (target <= 1.15)")
     print(f"WER ratio live/offline: {live_wer / max(offline_wer, 1e-9):.3f}   (target <= 1.1)")
     print(
-        f"latency end of utterance -> searchable: p50 {status['latency_p50_s']:.2f} s, "
+        f"latency end of speech -> searchable: p50 {status['latency_p50_s']:.2f} s, "
         f"p95 {status['latency_p95_s']:.2f} s   (target p95 <= 3 s)"
     )
     print(f"daemon resident memory after the run: {result['rss_mb']:.0f} MB")

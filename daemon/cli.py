@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import time
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
 from daemon import __version__, control
@@ -56,7 +57,7 @@ def _bold(text: str) -> str:
 def _setup_logging(debug: bool, log_file: Path | None = None) -> None:
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file is not None:
-        handlers.append(logging.FileHandler(log_file))
+        handlers.append(RotatingFileHandler(log_file, maxBytes=5 * 1024**2, backupCount=3))
     fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.INFO, format=fmt, handlers=handlers, force=True

@@ -64,6 +64,7 @@ class CaptureStage:
         self.utterances = 0
         self.last_heard: float | None = None
         self._held: deque[Utterance] = deque()
+        self._journal_failing = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_space_check = 0.0
@@ -105,6 +106,8 @@ class CaptureStage:
                         self._spool_all(self.segmenter.flush())
                     was_waiting = waiting
                 self._record_state()
+                if self._held:
+                    self._retry_held()
                 if block is not None:
                     self._spool_all(self.segmenter.feed(block.start, block.samples, block.source))
                     self._journal_speech(block.source)
@@ -113,7 +116,12 @@ class CaptureStage:
             self._spool_all(self.segmenter.flush())
             if self._held:
                 self._retry_held(force=True)
-            if self.journal is not None and not self._held:
+            if self._held:
+                log.error(
+                    "the disk is still full: %.1f s of speech heard could not be saved",
+                    self.held_seconds,
+                )
+            if self.journal is not None:
                 self.journal.close()
         except Exception as exc:  # the first error stops the stage and is shown
             log.exception("capture stopped")
@@ -133,8 +141,11 @@ class CaptureStage:
                 self.journal.update(
                     profile=self.profile(), source=source, start=current[0], samples=current[1]
                 )
+            self._journal_failing = False
         except OSError as exc:
-            log.warning("could not journal speech in progress: %s", exc)
+            if not self._journal_failing:
+                log.warning("could not journal speech in progress: %s", exc)
+            self._journal_failing = True
 
     def _record_state(self) -> None:
         if self.ledger is None:
@@ -153,10 +164,8 @@ class CaptureStage:
             self._retry_held()
         for utterance in utterances:
             self.last_heard = utterance.start + utterance.duration
-            if self._held:
+            if self._held or not self._write(utterance):
                 self._hold(utterance)
-            else:
-                self._write(utterance)
 
     def _write(self, utterance: Utterance) -> bool:
         journaled = self.journal is not None and self.journal.start == utterance.start
@@ -167,12 +176,12 @@ class CaptureStage:
                 start=utterance.start,
                 samples=utterance.samples,
                 uid=self.journal.uid if journaled else None,
+                speech_end=utterance.speech_end or None,
             )
         except SpoolFull as exc:
             if not self.disk_full:
                 log.error("%s; recording pauses until space returns", exc)
             self.disk_full = True
-            self._hold(utterance)
             return False
         self.utterances += 1
         self.on_spooled(item)
@@ -197,17 +206,11 @@ class CaptureStage:
             return
         while self._held:
             if not self._write(self._held[0]):
-                self._held.pop()  # _write held it again at the end; keep the original order
                 return
             self._held.popleft()
         if self.disk_full:
             log.info("disk has space again; recording resumed")
         self.disk_full = False
-
-    def tick(self) -> None:
-        """Called periodically by the daemon so a full disk is retried even in silence."""
-        if self._held:
-            self._retry_held()
 
 
 class TranscribeStage:
@@ -238,7 +241,7 @@ class TranscribeStage:
         self._transcribers: dict[Transcription, Transcriber] = {}
         self._indexes: dict[str, SearchIndex] = {}
         self._unsynced: set[str] = set()
-        self._heard_ends: list[float] = []  # end of each utterance committed but not yet indexed
+        self._heard_ends: list[float] = []  # when speech ended, for utterances not yet indexed
         self._last_sync = 0.0
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -355,7 +358,7 @@ class TranscribeStage:
         )
         self.spool.remove(item, keep_audio_at=keep)
         self._unsynced.add(item.profile)
-        self._heard_ends.append(item.end)
+        self._heard_ends.append(item.speech_end or item.end)
         self.transcribed += 1
         self.on_done(item)
 

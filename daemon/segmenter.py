@@ -34,6 +34,7 @@ class Utterance:
     start: float
     samples: np.ndarray
     source: str
+    speech_end: float = 0.0  # when the last voiced window ended (before the kept tail)
 
     @property
     def duration(self) -> float:
@@ -167,13 +168,15 @@ class Segmenter:
         for wt, w, _ in rest[-self._pre_roll :] if self._pre_roll else []:
             self._history.append((wt, w))
         kept = speech[:end]
-        if sum(1 for *_, voiced in kept if voiced) < max(1, self._min_speech):
+        voiced = [t for t, _, is_voiced in kept if is_voiced]
+        if len(voiced) < max(1, self._min_speech):
             return []
         return [
             Utterance(
                 start=kept[0][0],
                 samples=np.concatenate([w for _, w, _ in kept]),
                 source=self._source,
+                speech_end=voiced[-1] + _WINDOW_S,
             )
         ]
 

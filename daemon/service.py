@@ -137,7 +137,6 @@ class Daemon:
         last_beat = time.monotonic()
         try:
             while not self._stop.wait(_HEARTBEAT_S / 5):
-                self.capture.tick()
                 if time.monotonic() - last_beat >= _HEARTBEAT_S:
                     self.ledger.beat()
                     last_beat = time.monotonic()

@@ -53,6 +53,7 @@ class SpooledUtterance:
     duration: float
     wav_path: Path
     meta_path: Path
+    speech_end: float | None = None
 
     @property
     def end(self) -> float:
@@ -93,6 +94,7 @@ class Spool:
         start: float,
         samples: np.ndarray,
         uid: str | None = None,
+        speech_end: float | None = None,
     ) -> SpooledUtterance:
         """Write an utterance durably; on a full disk raise SpoolFull, leaving nothing behind."""
         uid = uid or new_uid(start)
@@ -107,6 +109,7 @@ class Spool:
             "source": source,
             "start": start,
             "duration": len(pcm) / SAMPLE_RATE,
+            "speech_end": speech_end,
         }
         try:
             with open(wav_tmp, "wb") as raw:
@@ -138,6 +141,7 @@ class Spool:
             duration=meta["duration"],
             wav_path=wav_path,
             meta_path=meta_path,
+            speech_end=speech_end,
         )
 
     def pending(self) -> list[SpooledUtterance]:
@@ -171,6 +175,7 @@ class Spool:
                 duration=float(meta["duration"]),
                 wav_path=wav_path,
                 meta_path=meta_path,
+                speech_end=meta.get("speech_end"),
             )
         except FileNotFoundError:
             return None

@@ -44,7 +44,10 @@ def test_two_sentences_apart_become_two_utterances_at_the_right_times(speak):
     assert len(utterances) == 2
     first_speech = 2 + np.argmax(np.abs(speech) > 500) / SAMPLE_RATE
     assert abs(utterances[0].start - (T0 + first_speech)) < 0.5
+    last_voice = 2 + (len(speech) - np.argmax(np.abs(speech[::-1]) > 500)) / SAMPLE_RATE
+    assert abs(utterances[0].speech_end - (T0 + last_voice)) < 0.3
     for u in utterances:
+        assert u.speech_end <= u.start + u.duration
         assert abs(u.duration - len(speech) / SAMPLE_RATE) < 1.0
         assert u.source == "mic" and u.samples.dtype == np.int16
     assert utterances[1].start > utterances[0].start + utterances[0].duration

@@ -15,7 +15,9 @@ def tone(seconds: float) -> np.ndarray:
 
 def test_put_writes_wav_and_sidecar_and_reads_back(tmp_path):
     spool = Spool(tmp_path / "spool")
-    item = spool.put(profile="default", source="mic", start=1000.0, samples=tone(1.5))
+    item = spool.put(
+        profile="default", source="mic", start=1000.0, samples=tone(1.5), speech_end=1001.3
+    )
     assert item.wav_path.exists() and item.meta_path.exists()
     meta = json.loads(item.meta_path.read_text())
     assert meta["profile"] == "default" and meta["source"] == "mic" and meta["start"] == 1000.0
@@ -23,7 +25,8 @@ def test_put_writes_wav_and_sidecar_and_reads_back(tmp_path):
     audio = item.read_audio()
     assert audio.dtype == np.float32 and len(audio) == int(1.5 * SAMPLE_RATE)
     assert np.allclose(audio, tone(1.5) / 32768.0)
-    assert [i.uid for i in spool.pending()] == [item.uid]
+    assert spool.pending() == [item]
+    assert spool.pending()[0].speech_end == 1001.3
 
 
 def test_pending_is_oldest_first_and_remove_deletes(tmp_path):

@@ -180,8 +180,11 @@ class Microphone(Source):
     # -- the supervisor -------------------------------------------------------------------
 
     def _supervise(self) -> None:
-        import sounddevice as sd
-
+        try:
+            import sounddevice as sd
+        except OSError as exc:  # the PortAudio library itself is missing
+            self._waiting(f"waiting for microphone: PortAudio is not installed ({exc})")
+            return
         attempt = 0
         while not self._stop.is_set():
             try:
@@ -203,7 +206,7 @@ class Microphone(Source):
                     callback=self._callback_for(label, rate),
                 )
                 stream.start()
-            except (DeviceNotFound, sd.PortAudioError, OSError) as exc:
+            except (DeviceNotFound, sd.PortAudioError, OSError, ValueError) as exc:
                 self._waiting(f"waiting for microphone: {exc}")
                 self._backoff(attempt)
                 attempt += 1
