@@ -59,11 +59,7 @@ def live(wav: Path, work: Path, pulse: Pulse) -> dict:
     env = {**pulse.env, "EARMARK_HOME": str(work / "home")}
     daemon = DaemonProcess(env, work / "daemon.log").start()
     try:
-        daemon.wait_for(
-            lambda s: s["state"] == "recording" and s["model_state"] == "loaded",
-            what="the daemon to record with its model loaded",
-        )
-        time.sleep(1.0)
+        daemon.wait_recording()
         cpu_before = process_cpu(daemon.proc.pid)
         started = time.monotonic()
         pulse.play(wav)

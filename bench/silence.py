@@ -6,7 +6,6 @@ python bench/silence.py [--minutes 10]
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import time
@@ -16,7 +15,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from live_vs_offline import process_cpu  # noqa: E402
-from realparts import DaemonProcess, Pulse  # noqa: E402
+from realparts import DaemonProcess, Pulse, room_noise  # noqa: E402
 
 
 def main() -> None:
@@ -26,41 +25,15 @@ def main() -> None:
     seconds = args.minutes * 60
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        room = work / "room.wav"
         # Half pink room noise, half digital silence: an idle office, then a muted microphone.
-        subprocess.run(
-            [
-                "sox",
-                "-n",
-                "-r",
-                "16000",
-                "-c",
-                "1",
-                "-b",
-                "16",
-                str(room),
-                "synth",
-                str(seconds / 2),
-                "pinknoise",
-                "vol",
-                "0.03",
-                "pad",
-                "0",
-                str(seconds / 2),
-            ],
-            check=True,
-        )
+        room = room_noise(work / "room.wav", seconds / 2, then_silence_s=seconds / 2)
         pulse = Pulse(work / "pulse")
         pulse.runtime.mkdir()
         pulse.start()
         env = {**pulse.env, "EARMARK_HOME": str(work / "home")}
         daemon = DaemonProcess(env, work / "daemon.log").start()
         try:
-            daemon.wait_for(
-                lambda s: s["state"] == "recording" and s["model_state"] == "loaded",
-                what="the daemon to record",
-            )
-            time.sleep(1.0)
+            daemon.wait_recording()
             cpu_before, started = process_cpu(daemon.proc.pid), time.monotonic()
             pulse.play(room)
             wall = time.monotonic() - started

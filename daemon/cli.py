@@ -131,21 +131,25 @@ def cmd_stop(args) -> int:
 
 
 def cmd_search(args) -> int:
-    from daemon.search import search_profiles
+    from daemon.search import Hit, search_profiles
 
     paths = _paths()
     profiles = _scope(args, paths)
     if args.limit < 1:
         raise EarmarkError(f"--limit {args.limit}: expected a whole number of at least 1")
-    hits = search_profiles(
-        paths.index_dir,
-        profiles,
-        " ".join(args.query),
-        since=parse_since(args.since),
-        until=parse_until(args.until),
-        limit=args.limit,
-        newest_first=args.newest,
-    )
+    query = {
+        "query": " ".join(args.query),
+        "since": parse_since(args.since),
+        "until": parse_until(args.until),
+        "limit": args.limit,
+        "newest_first": args.newest,
+    }
+    try:  # the running daemon keeps the indexes open
+        found = control.request(paths.control_socket, "search", profiles=profiles, **query)
+        hits = [Hit(**hit) for hit in found]
+    except DaemonNotRunning:
+        text = query.pop("query")
+        hits = search_profiles(paths.index_dir, profiles, text, **query)
     if args.json:
         _print_json(
             [

@@ -34,6 +34,33 @@ def earmark_json(*args: str, **kwargs):
     return json.loads(earmark(*args, "--json", check=True, **kwargs).stdout)
 
 
+def room_noise(path: Path, seconds: float, *, then_silence_s: float = 0.0) -> Path:
+    """A 16 kHz WAV of quiet pink room noise (sox), optionally followed by digital silence."""
+    subprocess.run(
+        [
+            "sox",
+            "-n",
+            "-r",
+            "16000",
+            "-c",
+            "1",
+            "-b",
+            "16",
+            str(path),
+            "synth",
+            str(seconds),
+            "pinknoise",
+            "vol",
+            "0.03",
+            "pad",
+            "0",
+            str(then_silence_s),
+        ],
+        check=True,
+    )
+    return path
+
+
 class Pulse:
     """A PulseAudio server of the test session's own; its null sink's monitor is the microphone."""
 
@@ -132,8 +159,13 @@ class DaemonProcess:
         )
 
     def wait_recording(self) -> dict:
+        """Wait until the daemon records with its model loaded, then for capture to settle."""
         status = self.wait_for(
-            lambda s: s["state"] == "recording" and s["source_state"] == "listening",
+            lambda s: (
+                s["state"] == "recording"
+                and s["source_state"] == "listening"
+                and s["model_state"] == "loaded"
+            ),
             what="the daemon to record",
         )
         time.sleep(1.0)  # PulseAudio capture starts a moment after the stream opens

@@ -10,7 +10,7 @@ import subprocess
 import time
 
 import pytest
-from realparts import earmark, earmark_json
+from realparts import earmark, earmark_json, room_noise
 
 pytestmark = pytest.mark.integration
 
@@ -51,6 +51,10 @@ def test_records_transcribes_and_searches_live(pulse, daemon_factory, speak, ear
     start = time.mktime(time.strptime(budget["start"][:19], "%Y-%m-%dT%H:%M:%S"))
     assert before - 2 <= start <= before + 5  # filed at the wall-clock time it was heard
 
+    bad = earmark("search", '"unclosed', env=pulse.env)  # answered by the daemon
+    assert bad.returncode == 1
+    assert bad.stderr.strip() == "earmark: the search query '\"unclosed' has an unclosed quote"
+
     status = daemon.status()
     assert status["utterances_transcribed"] == 2 and status["whisper_calls"] == 2
     assert status["backlog"] == 0
@@ -67,26 +71,7 @@ def test_records_transcribes_and_searches_live(pulse, daemon_factory, speak, ear
 
 
 def test_silence_never_reaches_the_model(pulse, daemon_factory, tmp_path):
-    noise = tmp_path / "noise.wav"
-    subprocess.run(
-        [
-            "sox",
-            "-n",
-            "-r",
-            "16000",
-            "-c",
-            "1",
-            "-b",
-            "16",
-            str(noise),
-            "synth",
-            "4",
-            "pinknoise",
-            "vol",
-            "0.02",
-        ],
-        check=True,
-    )
+    noise = room_noise(tmp_path / "noise.wav", 4)
     daemon = daemon_factory()
     daemon.wait_recording()
     pulse.play(noise)
