@@ -12,14 +12,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 from daemon import control
-from daemon.errors import DaemonAlreadyRunning
+from daemon.errors import DaemonAlreadyRunning, EarmarkError
 from daemon.ledger import CaptureLedger
 from daemon.paths import Paths
 from daemon.pipeline import CaptureStage, TranscribeStage
 from daemon.profiles import Profile, load_profile
 from daemon.search import SearchIndex, search_profiles
 from daemon.segmenter import Segmenter
-from daemon.sources.base import LISTENING, Source
+from daemon.sources.base import LISTENING
 from daemon.sources.microphone import Microphone
 from daemon.spool import SpeechJournal, Spool, recover_journals
 from daemon.store import Store
@@ -66,12 +66,10 @@ class Daemon:
         *,
         profile: str | None = None,
         device: str | None = None,
-        source: Source | None = None,
     ):
         self.paths = paths
         self.profile_name = profile
         self.device = device
-        self._source = source
         self.started = time.time()
         self._stop = threading.Event()
         self._lock = SingleInstance(paths.lock_file)
@@ -85,10 +83,10 @@ class Daemon:
         """A profile by name; a profile that no longer loads keeps its last good version."""
         try:
             self._profiles[name] = load_profile(name, self.paths.profiles_dir)
-        except Exception:
+        except EarmarkError as exc:
             if name not in self._profiles:
                 raise
-            log.exception("profile %s no longer loads; keeping its last good version", name)
+            log.warning("%s; keeping the last good version of profile %s", exc, name)
         return self._profiles[name]
 
     # -- running --------------------------------------------------------------------------
@@ -119,9 +117,8 @@ class Daemon:
             profile_for=self.profile_for,
             preload=self.profile.transcription,
         )
-        source = self._source or Microphone(self.device)
         self.capture = CaptureStage(
-            source=source,
+            source=Microphone(self.device),
             segmenter=Segmenter(self.profile.segmentation),
             spool=self.spool,
             profile=lambda: self.profile.name,
