@@ -250,10 +250,7 @@ class TranscribeStage:
 
     @property
     def whisper_calls(self) -> int:
-        return sum(t.calls for t in self._transcribers.values())
-
-    def model_label(self, settings: Transcription) -> str:
-        return self._transcriber(settings, load=False).label
+        return sum(t.calls for t in list(self._transcribers.values()))
 
     def start(self) -> None:
         self._stop.clear()
@@ -308,12 +305,12 @@ class TranscribeStage:
         self.sync_indexes(force=True)
         return done
 
-    def _transcriber(self, settings: Transcription, *, load: bool = True) -> Transcriber:
+    def _transcriber(self, settings: Transcription) -> Transcriber:
         transcriber = self._transcribers.get(settings)
         if transcriber is None:
             transcriber = Transcriber(settings)
             self._transcribers[settings] = transcriber
-        if load and not transcriber.loaded:
+        if not transcriber.loaded:
             self.model_state = "loading"
             transcriber.load()
             self.model_state = "loaded"

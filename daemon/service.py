@@ -23,6 +23,7 @@ from daemon.sources.base import LISTENING
 from daemon.sources.microphone import Microphone
 from daemon.spool import SpeechJournal, Spool, recover_journals
 from daemon.store import Store
+from daemon.transcriber import model_label
 
 __all__ = ["Daemon", "SingleInstance"]
 
@@ -208,7 +209,7 @@ class Daemon:
             "source_state": source.state,
             "source_reason": source.reason,
             "backlog": len(self.spool),
-            "model": self.transcribe.model_label(self.profile.transcription),
+            "model": model_label(self.profile.transcription),
             "model_state": self.transcribe.model_state,
             "pid": os.getpid(),
             "started": self.started,

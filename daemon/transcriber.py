@@ -18,7 +18,7 @@ import numpy as np
 from daemon.errors import ModelError
 from daemon.profiles import BUNDLED_MODEL, Transcription
 
-__all__ = ["Transcriber", "TranscribedSegment", "judge_segment", "resolve_model"]
+__all__ = ["Transcriber", "TranscribedSegment", "judge_segment", "model_label", "resolve_model"]
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,11 @@ def _utterance_model_class():
     return UtteranceWhisperModel
 
 
+def model_label(settings: Transcription) -> str:
+    """How a profile's model is named to the user."""
+    return "tiny.en (bundled)" if settings.model == BUNDLED_MODEL else settings.model
+
+
 def resolve_model(name: str) -> str:
     """The path or name faster-whisper should load for a profile's `model` setting."""
     if name == BUNDLED_MODEL:
@@ -138,7 +143,7 @@ class Transcriber:
 
     @property
     def label(self) -> str:
-        return "tiny.en (bundled)" if self.settings.model == BUNDLED_MODEL else self.settings.model
+        return model_label(self.settings)
 
     def load(self) -> None:
         threads = self.settings.threads or (os.cpu_count() or 1)
