@@ -218,7 +218,10 @@ def cmd_import(args) -> int:
     else:
         for r in results:
             if r.ok:
-                print(f"{r.file}: {r.utterances} utterances from {r.duration_s:.1f} s of audio")
+                plural = "" if r.utterances == 1 else "s"
+                print(
+                    f"{r.file}: {r.utterances} utterance{plural} from {r.duration_s:.1f} s of audio"
+                )
     failed = [r for r in results if not r.ok]
     for r in failed:
         print(f"earmark: {r.error}", file=sys.stderr)

@@ -5,7 +5,7 @@ import stat
 import subprocess
 
 import pytest
-from realparts import earmark, earmark_json
+from realparts import EARMARK, earmark, earmark_json
 
 from daemon.cli import build_parser
 
@@ -162,3 +162,33 @@ def test_data_is_private(tmp_path, speak, earmark_home):
 
 def test_ffmpeg_is_available_for_format_tests():
     assert shutil.which("ffmpeg"), ".ci/run installs ffmpeg to make compressed test files"
+
+
+@pytest.mark.integration
+def test_import_draws_a_progress_bar_on_a_terminal(speak):
+    import pty
+
+    wav = speak("Please bring the revised forecast to the meeting.")
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [*EARMARK, "import", str(wav)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    out, _ = proc.communicate(timeout=300)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(controller)
+    assert proc.returncode == 0
+    text = drawn.decode()
+    assert f"\r{wav.name}" in text and "100%" in text and "#" * 30 in text
+    assert out.decode().startswith(f"{wav}: 1 utterance from ")
