@@ -85,3 +85,14 @@ def test_current_speech_is_visible_while_speaking(speak):
     start, samples = current
     assert start < T0 + 1.5 and len(samples) > SAMPLE_RATE // 2
     assert segmenter.flush() and segmenter.current_speech() is None
+
+
+def test_flush_judges_the_audio_still_waiting_for_a_batch(speak):
+    speech = read(speak("Please bring the revised forecast."))
+    segmenter = Segmenter(Segmentation())
+    # one call with speech and then a tail shorter than a detector batch: the flush must see both
+    out = segmenter.feed(T0, np.concatenate([silence(0.5), speech]), "mic")
+    out += segmenter.feed(T0 + 0.5 + len(speech) / SAMPLE_RATE, silence(0.2), "mic")
+    out += segmenter.flush()
+    assert len(out) == 1
+    assert out[0].duration >= len(speech) / SAMPLE_RATE - 0.1
