@@ -73,15 +73,11 @@ def _dirs(paths: Paths) -> list[Check]:
             checks.append(Check(label, FAIL, f"{directory} is not writable"))
         else:
             checks.append(Check(label, OK, f"{directory} (700)"))
-    loose = (
-        [
-            p
-            for p in paths.data_dir.rglob("*")
-            if paths.data_dir.exists() and p.is_file() and stat.S_IMODE(p.stat().st_mode) & 0o077
-        ]
-        if paths.data_dir.exists()
-        else []
-    )
+    loose = [
+        p
+        for p in paths.data_dir.rglob("*")
+        if p.is_file() and stat.S_IMODE(p.stat().st_mode) & 0o077
+    ]
     if loose:
         checks.append(
             Check(

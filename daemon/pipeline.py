@@ -139,7 +139,7 @@ class CaptureStage:
                 self.journal.clear()
             else:
                 self.journal.update(
-                    profile=self.profile(), source=source, start=current[0], samples=current[1]
+                    profile=self.profile(), source=source, start=current[0], blocks=current[1]
                 )
             self._journal_failing = False
         except OSError as exc:
@@ -160,8 +160,6 @@ class CaptureStage:
             self.ledger.record(LISTENING, source=self.source.name)
 
     def _spool_all(self, utterances: list[Utterance]) -> None:
-        if self._held:
-            self._retry_held()
         for utterance in utterances:
             self.last_heard = utterance.start + utterance.duration
             if self._held or not self._write(utterance):

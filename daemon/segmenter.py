@@ -112,11 +112,11 @@ class Segmenter:
     def in_speech(self) -> bool:
         return self._speech is not None
 
-    def current_speech(self) -> tuple[float, np.ndarray] | None:
-        """The utterance being heard right now (start, samples so far), or None in silence."""
+    def current_speech(self) -> tuple[float, list[np.ndarray]] | None:
+        """The utterance being heard right now (start, its windows so far), or None in silence."""
         if self._speech is None:
             return None
-        return self._speech[0][0], np.concatenate([w for _, w, _ in self._speech])
+        return self._speech[0][0], [w for _, w, _ in self._speech]
 
     def feed(self, start: float, samples: np.ndarray, source: str) -> list[Utterance]:
         """Add int16 mono 16 kHz samples whose first sample was heard at `start`."""

@@ -18,7 +18,7 @@ import os
 import time
 import uuid
 import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -251,8 +251,11 @@ class SpeechJournal:
         self.start: float | None = None
         self._written = 0
 
-    def update(self, *, profile: str, source: str, start: float, samples: np.ndarray) -> str:
-        """Record the speech heard so far; returns the uid this utterance will be spooled under."""
+    def update(
+        self, *, profile: str, source: str, start: float, blocks: Sequence[np.ndarray]
+    ) -> str:
+        """Record the speech heard so far (consecutive blocks, only new ones are written);
+        returns the uid this utterance will be spooled under."""
         if start != self.start:
             self.uid, self.start, self._written = new_uid(start), start, 0
             meta = {"uid": self.uid, "profile": profile, "source": source, "start": start}
@@ -260,9 +263,10 @@ class SpeechJournal:
             os.pwrite(self._lock_fd, json.dumps(meta).encode(), 0)
             self._pcm.seek(0)
             self._pcm.truncate()
-        fresh = np.asarray(samples[self._written :], dtype=np.int16)
-        if len(fresh):
-            self._pcm.write(fresh.tobytes())
+        fresh = blocks[self._written :]
+        if fresh:
+            for block in fresh:
+                self._pcm.write(np.asarray(block, dtype=np.int16).tobytes())
             self._pcm.flush()  # in the page cache: survives the process, not a power cut
             self._written += len(fresh)
         return self.uid

@@ -92,8 +92,9 @@ def test_journal_of_a_dead_process_becomes_a_spool_item(tmp_path):
         spool = Spool(__import__("pathlib").Path({str(spool.directory)!r}))
         journal = SpeechJournal(spool, owner="victim")
         samples = (np.ones(SAMPLE_RATE) * 1000).astype(np.int16)
-        uid = journal.update(profile="p", source="mic", start=500.0, samples=samples[:8000])
-        journal.update(profile="p", source="mic", start=500.0, samples=samples)
+        blocks = [samples[:8000], samples[8000:]]
+        uid = journal.update(profile="p", source="mic", start=500.0, blocks=blocks[:1])
+        journal.update(profile="p", source="mic", start=500.0, blocks=blocks)
         print(uid, flush=True)
         os.kill(os.getpid(), 9)
     """)
@@ -110,7 +111,7 @@ def test_journal_of_a_dead_process_becomes_a_spool_item(tmp_path):
 def test_journal_of_a_live_owner_is_left_alone(tmp_path):
     spool = Spool(tmp_path / "spool")
     journal = SpeechJournal(spool, owner="alive")
-    journal.update(profile="p", source="mic", start=1.0, samples=tone(1.0))
+    journal.update(profile="p", source="mic", start=1.0, blocks=[tone(1.0)])
     assert recover_journals(spool, store_has=lambda u: False) == []
     journal.close()
     assert not list(spool.directory.glob(".journal-*"))
@@ -119,7 +120,7 @@ def test_journal_of_a_live_owner_is_left_alone(tmp_path):
 def test_recovery_skips_an_utterance_already_stored(tmp_path):
     spool = Spool(tmp_path / "spool")
     journal = SpeechJournal(spool, owner="x")
-    uid = journal.update(profile="p", source="mic", start=1.0, samples=tone(1.0))
+    uid = journal.update(profile="p", source="mic", start=1.0, blocks=[tone(1.0)])
     journal._pcm.close()
     import os
 
@@ -131,7 +132,7 @@ def test_recovery_skips_an_utterance_already_stored(tmp_path):
 def test_journal_is_not_a_pending_item(tmp_path):
     spool = Spool(tmp_path / "spool")
     journal = SpeechJournal(spool, owner="live")
-    journal.update(profile="p", source="mic", start=1.0, samples=tone(1.0))
+    journal.update(profile="p", source="mic", start=1.0, blocks=[tone(1.0)])
     assert spool.pending() == [] and len(spool) == 0
     assert journal.meta_path.exists() and not (spool.directory / "damaged").exists()
     journal.close()
