@@ -4,7 +4,10 @@ Generates N synthetic segments (default 1,000,000) in a store, with a Zipf-distr
 built around the words of the eval transcripts, rebuilds the index from the store (`earmark
 reindex`), then times two-word queries, snippets included.
 
-    python bench/search_1m.py [--segments 1000000] [--queries 300]
+    python bench/search_1m.py [--segments 1000000] [--queries 300] [--keep DIR]
+
+With --keep DIR the generated store and index stay in DIR (and are reused if already there),
+for `bench/search_window.py --home DIR`.
 """
 
 from __future__ import annotations
@@ -68,6 +71,23 @@ def fill(store: Store, count: int, words: list[str], rng: random.Random) -> None
         conn.execute("COMMIT")
 
 
+def build(home: Path, segments: int, words: list[str], rng: random.Random) -> None:
+    store = Store(home / "e.db")
+    started = time.perf_counter()
+    fill(store, segments, words, rng)
+    print(f"generated {segments:,} segments in {time.perf_counter() - started:.0f} s")
+    index = SearchIndex(home / "index", "bench")
+    started = time.perf_counter()
+    indexed = index.rebuild(store)
+    seconds = time.perf_counter() - started
+    size = sum(f.stat().st_size for f in (home / "index" / "bench").iterdir())
+    print(
+        f"reindex: {indexed:,} segments in {seconds:.0f} s = {indexed / seconds:,.0f} "
+        f"segments/s, index {size / 1024**2:.0f} MB"
+    )
+    index.close()
+
+
 def percentile(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(len(values) * p))]
@@ -78,25 +98,16 @@ def main() -> None:
     parser.add_argument("--segments", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--vocabulary", type=int, default=30_000)
+    parser.add_argument("--keep", type=Path, help="build in (or reuse) this directory")
     args = parser.parse_args()
     rng = random.Random(42)
     with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp)
-        store = Store(home / "e.db")
+        home = args.keep or Path(tmp)
+        home.mkdir(parents=True, exist_ok=True)
         words = vocabulary(args.vocabulary, rng)
-        started = time.perf_counter()
-        fill(store, args.segments, words, rng)
-        print(f"generated {args.segments:,} segments in {time.perf_counter() - started:.0f} s")
-
         index = SearchIndex(home / "index", "bench")
-        started = time.perf_counter()
-        indexed = index.rebuild(store)
-        seconds = time.perf_counter() - started
-        size = sum(f.stat().st_size for f in (home / "index" / "bench").iterdir())
-        print(
-            f"reindex: {indexed:,} segments in {seconds:.0f} s = {indexed / seconds:,.0f} "
-            f"segments/s, index {size / 1024**2:.0f} MB"
-        )
+        if not index.exists():
+            build(home, args.segments, words, rng)
 
         # Two-word queries from the words people would search for: not the 100 commonest.
         pool = words[100:5000]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import time
 from logging.handlers import RotatingFileHandler
@@ -14,8 +13,9 @@ from pathlib import Path
 from daemon import __version__, control
 from daemon.errors import DaemonNotRunning, EarmarkError
 from daemon.paths import Paths, private_umask
-from daemon.profiles import DEFAULT_PROFILE, list_profiles, load_profile, load_profile_file
-from daemon.timespec import iso, parse_since, parse_span, parse_until
+from daemon.profiles import list_profiles, load_profile, load_profile_file
+from daemon.recording_state import RecordingState
+from daemon.timespec import iso, parse_duration, parse_since, parse_span, parse_until
 
 __all__ = ["main"]
 
@@ -35,16 +35,7 @@ def _print_json(value) -> None:
 
 
 def _active_profile(paths: Paths) -> str:
-    try:
-        return json.loads(paths.state_file.read_text())["profile"]
-    except (OSError, ValueError, KeyError):
-        return DEFAULT_PROFILE
-
-
-def _remember_profile(paths: Paths, name: str) -> None:
-    tmp = paths.state_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"profile": name}))
-    os.replace(tmp, paths.state_file)
+    return RecordingState.load(paths.state_file).profile
 
 
 def _bold(text: str) -> str:
@@ -85,12 +76,18 @@ def cmd_run(args) -> int:
 
     paths = _paths()
     _setup_logging(args.debug, paths.log_file)
+    if args.profile:
+        load_profile(args.profile, paths.profiles_dir)
+    desktop = None
     if not args.headless:
-        log.info("the tray is not available in this version; running headless")
-    profile = args.profile or _active_profile(paths)
-    load_profile(profile, paths.profiles_dir)
-    _remember_profile(paths, profile)
-    Daemon(paths, profile=profile, device=args.device).run()
+        from daemon.desktop import Desktop, display_problem
+
+        problem = display_problem()
+        if problem:
+            print(f"earmark: {problem}; running headless", file=sys.stderr)
+        else:
+            desktop = Desktop
+    Daemon(paths, profile=args.profile, device=args.device, desktop=desktop).run()
     return 0
 
 
@@ -121,6 +118,55 @@ def cmd_status(args) -> int:
         print(f"model:    {status['model']} ({status['model_state']})")
     if status.get("error"):
         print(f"error:    {status['error']}")
+    return 0
+
+
+def _print_state(status: dict) -> None:
+    print(f"earmark: {status['state']} (profile {status['profile']})")
+
+
+def cmd_toggle(args) -> int:
+    _print_state(control.request(_paths().control_socket, "toggle"))
+    return 0
+
+
+def cmd_pause(args) -> int:
+    seconds = parse_duration(args.duration, what="--for") if args.duration else None
+    _print_state(control.request(_paths().control_socket, "pause", seconds=seconds))
+    return 0
+
+
+def cmd_resume(args) -> int:
+    _print_state(control.request(_paths().control_socket, "resume"))
+    return 0
+
+
+def cmd_forget(args) -> int:
+    seconds = parse_duration(args.last, what="--last")
+    paths = _paths()
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise EarmarkError(f"forget --last {args.last}: add --yes to confirm (no terminal)")
+        answer = input(
+            f"Forget everything heard in the last {args.last} (audio, transcripts, search)? [y/N] "
+        )
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing forgotten")
+            return 1
+    try:
+        result = control.request(paths.control_socket, "forget", seconds=seconds, timeout=120)
+        count = result["forgotten"]
+    except DaemonNotRunning:
+        from daemon.forgetting import Forgetter
+        from daemon.spool import Spool
+        from daemon.store import Store
+
+        forgetter = Forgetter(
+            store=Store(paths.database), spool=Spool(paths.spool_dir), index_root=paths.index_dir
+        )
+        now = time.time()
+        count = forgetter.forget(now - seconds, now)
+    print(f"forgot {count} utterance{'s' if count != 1 else ''} heard in the last {args.last}")
     return 0
 
 
@@ -342,6 +388,13 @@ def cmd_profile(args) -> int:
         from dataclasses import asdict
 
         _print_json(asdict(profile))
+    elif args.action == "use":
+        try:
+            control.request(paths.control_socket, "use_profile", name=profile.name)
+            print(f"earmark: now filing what is heard under {profile.name}")
+        except DaemonNotRunning:
+            RecordingState.load(paths.state_file).using(profile.name).save(paths.state_file)
+            print(f"earmark: not running; {profile.name} will be used when it starts")
     return 0
 
 
@@ -382,6 +435,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("status", cmd_status, "show what the daemon is doing", json_flag=True)
     add("stop", cmd_stop, "ask the running daemon to finish and stop")
+    add("toggle", cmd_toggle, "turn recording off, or back on")
+    p = add("pause", cmd_pause, "pause recording, until resumed or for a while")
+    p.add_argument("--for", dest="duration", metavar="DURATION", help="e.g. 15m or 1h")
+    add("resume", cmd_resume, "resume recording after a pause or toggle")
+    p = add("forget", cmd_forget, "delete the audio, transcripts and index entries of a span")
+    p.add_argument("--last", required=True, metavar="DURATION", help="e.g. 5m or 1h")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     p = add(
         "search", cmd_search, 'search transcripts: words, "phrases", -exclusions', json_flag=True
@@ -429,8 +489,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("doctor", cmd_doctor, "check devices, model, folders and permissions", json_flag=True)
     p.add_argument("--profile", metavar="NAME", help="check this profile's model")
 
-    p = add("profile", cmd_profile, "list, show or check profiles", json_flag=True)
-    p.add_argument("action", choices=["list", "show", "check"])
+    p = add("profile", cmd_profile, "list, show, check or use profiles", json_flag=True)
+    p.add_argument("action", choices=["list", "show", "check", "use"])
     p.add_argument("target", nargs="?", metavar="NAME|FILE")
     return parser
 

@@ -9,6 +9,7 @@ model. The first error in a stage stops that stage, is logged, and shows in `err
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import shutil
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from daemon.errors import SpoolFull
+from daemon.forgetting import Forgetter
 from daemon.ledger import GAP, LISTENING, CaptureLedger
 from daemon.profiles import Profile, Transcription
 from daemon.search import SearchIndex
@@ -51,8 +53,12 @@ class CaptureStage:
         on_spooled: Callable[[SpooledUtterance], None] = lambda item: None,
         ledger: CaptureLedger | None = None,
         journal: SpeechJournal | None = None,
+        halted: Callable[[], str | None] = lambda: None,
+        forgetter: Forgetter | None = None,
     ):
         self.source = source
+        self.halted = halted
+        self.forgetter = forgetter
         self.segmenter = segmenter
         self.spool = spool
         self.profile = profile
@@ -98,7 +104,22 @@ class CaptureStage:
     def _run(self) -> None:
         try:
             was_waiting = None
+            hearing = True
             while not self._stop.is_set():
+                halt = self.halted()
+                if halt is not None:
+                    if hearing:  # paused or off: finish the utterance, let go of the device
+                        self._spool_all(self.segmenter.flush())
+                        self._journal_speech(self.source.name)
+                        self.source.stop()
+                        hearing = False
+                    if self.ledger is not None:
+                        self.ledger.record(GAP, source=self.source.name, reason=halt)
+                    self._stop.wait(0.2)
+                    continue
+                if not hearing:
+                    self.source.start()
+                    hearing = True
                 block = self.source.read(0.2)
                 waiting = self.source.state == WAITING
                 if waiting != was_waiting:
@@ -166,6 +187,10 @@ class CaptureStage:
                 self._hold(utterance)
 
     def _write(self, utterance: Utterance) -> bool:
+        if self.forgetter is not None and self.forgetter.covers(
+            utterance.start, utterance.start + utterance.duration
+        ):
+            return True  # the user asked to forget it while it was being heard
         journaled = self.journal is not None and self.journal.start == utterance.start
         try:
             item = self.spool.put(
@@ -224,8 +249,10 @@ class TranscribeStage:
         profile_for: Callable[[str], Profile],
         preload: Transcription | None = None,
         on_done: Callable[[SpooledUtterance], None] = lambda item: None,
+        forgetter: Forgetter | None = None,
     ):
         self.spool = spool
+        self.forgetter = forgetter
         self.store = store
         self.index_root = index_root
         self.audio_root = audio_root
@@ -328,30 +355,34 @@ class TranscribeStage:
             return
         transcriber = self._transcriber(profile.transcription)
         segments, language = transcriber.transcribe(audio)
-        self._commit(
-            uid=item.uid,
-            profile=item.profile,
-            source=item.source,
-            start=item.start,
-            end=item.end,
-            model=transcriber.label,
-            language=language,
-            audio_path=str(keep) if keep else None,
-            segments=[
-                NewSegment(
-                    start=item.start + s.start,
-                    end=item.start + min(s.end, item.duration),
-                    text=s.text,
-                    avg_logprob=s.avg_logprob,
-                    no_speech_prob=s.no_speech_prob,
-                    compression_ratio=s.compression_ratio,
-                    words=[(item.start + a, item.start + b, w, p) for a, b, w, p in s.words],
-                    flag=s.flag,
-                )
-                for s in segments
-            ],
-        )
-        self.spool.remove(item, keep_audio_at=keep)
+        with self.forgetter.lock if self.forgetter else contextlib.nullcontext():
+            if self.forgetter is not None and self.forgetter.covers(item.start, item.end):
+                self.spool.remove(item)  # forgotten while it was being transcribed
+                return
+            self._commit(
+                uid=item.uid,
+                profile=item.profile,
+                source=item.source,
+                start=item.start,
+                end=item.end,
+                model=transcriber.label,
+                language=language,
+                audio_path=str(keep) if keep else None,
+                segments=[
+                    NewSegment(
+                        start=item.start + s.start,
+                        end=item.start + min(s.end, item.duration),
+                        text=s.text,
+                        avg_logprob=s.avg_logprob,
+                        no_speech_prob=s.no_speech_prob,
+                        compression_ratio=s.compression_ratio,
+                        words=[(item.start + a, item.start + b, w, p) for a, b, w, p in s.words],
+                        flag=s.flag,
+                    )
+                    for s in segments
+                ],
+            )
+            self.spool.remove(item, keep_audio_at=keep)
         self._unsynced.add(item.profile)
         self._heard_ends.append(item.speech_end or item.end)
         self.transcribed += 1

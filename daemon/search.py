@@ -153,6 +153,20 @@ class SearchIndex:
         store.set_index_mark(self.profile, new[-1].id)
         return sum(1 for s in new if s.flag is None)
 
+    def delete(self, segment_ids: list[int]) -> None:
+        """Remove these segments from the index (those never indexed are simply absent)."""
+        ix = self._open()
+        if ix is None or not segment_ids:
+            return
+        writer = ix.writer(timeout=_LOCK_TIMEOUT_S, delay=0.05)
+        try:
+            for segment_id in segment_ids:
+                writer.delete_by_term("seg_id", str(segment_id))
+        except BaseException:
+            writer.cancel()
+            raise
+        writer.commit()
+
     def rebuild(self, store: Store) -> int:
         """Build a fresh index from the store and swap it in; returns the number of segments."""
         fresh = self.directory.with_name(self.directory.name + ".rebuild")

@@ -8,15 +8,19 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from daemon import control
 from daemon.errors import DaemonAlreadyRunning, EarmarkError
+from daemon.forgetting import Forgetter
 from daemon.ledger import CaptureLedger
 from daemon.paths import Paths
 from daemon.pipeline import CaptureStage, TranscribeStage
-from daemon.profiles import Profile, load_profile
+from daemon.profiles import Profile, list_profiles, load_profile
+from daemon.recording_state import RecordingState
 from daemon.search import SearchIndex, search_profiles
 from daemon.segmenter import Segmenter
 from daemon.sources.base import LISTENING
@@ -24,6 +28,9 @@ from daemon.sources.microphone import Microphone
 from daemon.spool import SpeechJournal, Spool, recover_journals
 from daemon.store import Store
 from daemon.transcriber import model_label
+
+if TYPE_CHECKING:
+    from daemon.desktop import Desktop
 
 __all__ = ["Daemon", "SingleInstance"]
 
@@ -67,16 +74,22 @@ class Daemon:
         *,
         profile: str | None = None,
         device: str | None = None,
+        desktop: Callable[[Paths], Desktop] | None = None,
     ):
         self.paths = paths
-        self.profile_name = profile
         self.device = device
+        self.desktop_factory = desktop
+        self.desktop: Desktop | None = None
+        self.recording_state = RecordingState.load(paths.state_file)
+        if profile is not None:
+            self.recording_state = self.recording_state.using(profile)
         self.started = time.time()
         self._stop = threading.Event()
         self._lock = SingleInstance(paths.lock_file)
         self._profiles: dict[str, Profile] = {}
         self._open_indexes: dict[str, SearchIndex] = {}
         self._search_lock = threading.Lock()
+        self._state_lock = threading.Lock()
 
     # -- profiles -------------------------------------------------------------------------
 
@@ -101,10 +114,13 @@ class Daemon:
             self._lock.release()
 
     def _run(self) -> None:
-        name = self.profile_name or "default"
-        self.profile = self.profile_for(name)
+        self.profile = self.profile_for(self.recording_state.profile)
+        self.recording_state.save(self.paths.state_file)
         self.store = Store(self.paths.database)
         self.spool = Spool(self.paths.spool_dir)
+        self.forgetter = Forgetter(
+            store=self.store, spool=self.spool, index_root=self.paths.index_dir
+        )
         swept = self.spool.sweep_partials()
         if swept:
             log.info("removed %d half-written spool files left by a crash", swept)
@@ -117,6 +133,7 @@ class Daemon:
             audio_root=self.paths.data_dir / "audio",
             profile_for=self.profile_for,
             preload=self.profile.transcription,
+            forgetter=self.forgetter,
         )
         self.capture = CaptureStage(
             source=Microphone(self.device),
@@ -126,19 +143,40 @@ class Daemon:
             on_spooled=self.transcribe.wake,
             ledger=self.ledger,
             journal=SpeechJournal(self.spool, owner=f"daemon-{os.getpid()}"),
+            halted=lambda: self.recording_state.halt_reason(),
+            forgetter=self.forgetter,
         )
         self.control = control.ControlServer(
             self.paths.control_socket,
-            {"status": lambda _: self.status(), "stop": self._stop_command, "search": self._search},
+            {
+                "status": lambda _: self.status(),
+                "stop": self._stop_command,
+                "search": self._search,
+                "toggle": lambda _: self._changed(self.recording_state.toggled()),
+                "pause": lambda m: self._changed(self.recording_state.paused_for(m.get("seconds"))),
+                "resume": lambda _: self._changed(self.recording_state.resumed()),
+                "use_profile": lambda m: self.use_profile(str(m["name"])),
+                "forget": lambda m: {"forgotten": self.forget(float(m["seconds"]))},
+                "conversation": self._conversation,
+            },
         )
         self._install_signals()
         self.transcribe.start()  # drains whatever a crash left in the spool
         self.capture.start()  # recording starts at once, even while the model loads
         self.control.start()
+        if self.desktop_factory is not None:
+            self.desktop = self.desktop_factory(self.paths)
+            try:
+                self.desktop.start()
+            except EarmarkError as exc:
+                log.warning("%s; running headless", exc)
+                self.desktop = None
         log.info("earmark running: profile %s, pid %d", self.profile.name, os.getpid())
         last_beat = time.monotonic()
         try:
             while not self._stop.wait(_HEARTBEAT_S / 5):
+                if self.recording_state.expired():
+                    self._changed(self.recording_state.resumed())
                 if time.monotonic() - last_beat >= _HEARTBEAT_S:
                     self.ledger.beat()
                     last_beat = time.monotonic()
@@ -147,6 +185,8 @@ class Daemon:
 
     def _shutdown(self) -> None:
         log.info("stopping: finishing speech in progress and draining the spool")
+        if self.desktop is not None:
+            self.desktop.stop()
         self.control.stop()
         self.capture.stop()
         self.ledger.record("gap", reason="stopping")
@@ -165,12 +205,40 @@ class Daemon:
         self.stop()
         return {"stopping": True}
 
+    # -- what the user asks for: toggle, pause, profile, forget --------------------------------
+
+    def _changed(self, state: RecordingState) -> dict:
+        """Adopt and keep a new recording state; capture follows within a fraction of a second."""
+        with self._state_lock:
+            state.save(self.paths.state_file)
+            self.recording_state = state
+        log.info("recording state: %s", state.halt_reason() or "recording")
+        return self.status()
+
+    def use_profile(self, name: str) -> dict:
+        """File what is heard from now on under another profile."""
+        self.profile = self.profile_for(name)
+        return self._changed(self.recording_state.using(name))
+
+    def profile_names(self) -> list[str]:
+        """Every profile that exists or has data (a deleted profile's transcripts stay findable)."""
+        names = set(list_profiles(self.paths.profiles_dir))
+        names.update(self.store.profiles_with_data())
+        return sorted(names)
+
+    def forget(self, seconds: float) -> int:
+        """Delete audio, transcripts and index entries of the last `seconds`, in every profile."""
+        if seconds <= 0:
+            raise EarmarkError(f"{seconds:g} s: expected a positive length of time to forget")
+        now = time.time()
+        return self.forgetter.forget(now - seconds, now)
+
     def _search(self, message: dict) -> list[dict]:
         """Search with indexes kept open, far faster than a fresh process opening them."""
         with self._search_lock:
             hits = search_profiles(
                 self.paths.index_dir,
-                list(message["profiles"]),
+                list(message.get("profiles") or self.profile_names()),
                 str(message["query"]),
                 since=message.get("since"),
                 until=message.get("until"),
@@ -179,6 +247,30 @@ class Daemon:
                 open_indexes=self._open_indexes,
             )
         return [asdict(hit) for hit in hits]
+
+    def _conversation(self, message: dict) -> list[dict]:
+        """One profile's transcript between two times, with the audio kept for it."""
+        segments = self.store.segments(
+            profiles=[str(message["profile"])],
+            since=float(message["since"]),
+            until=float(message["until"]),
+            include_flagged=False,
+        )
+        audio = {}
+        for utterance_id in {s.utterance_id for s in segments}:
+            utterance = self.store.utterance(utterance_id)
+            audio[utterance_id] = utterance.audio_path if utterance else None
+        return [
+            {
+                "id": s.id,
+                "start": s.start,
+                "end": s.end,
+                "text": s.text,
+                "source": s.source,
+                "audio_path": audio[s.utterance_id],
+            }
+            for s in segments
+        ]
 
     def _install_signals(self) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -191,6 +283,9 @@ class Daemon:
     def state(self) -> str:
         if self.capture.error or self.transcribe.error:
             return "error"
+        halt = self.recording_state.halt_reason()
+        if halt is not None:
+            return halt
         if self.capture.disk_full:
             return "disk full"
         if self.capture.source.state != LISTENING:
@@ -205,10 +300,13 @@ class Daemon:
         return {
             "state": self.state(),
             "profile": self.profile.name,
+            "recording": self.recording_state.halt_reason() is None,
+            "pause_ends": self.recording_state.pause_ends,
             "source": source.name,
             "source_state": source.state,
             "source_reason": source.reason,
             "backlog": len(self.spool),
+            "profiles": self.profile_names(),
             "model": model_label(self.profile.transcription),
             "model_state": self.transcribe.model_state,
             "pid": os.getpid(),

@@ -23,6 +23,7 @@ __all__ = [
     "Store",
     "StoredSegment",
     "StoredUtterance",
+    "Forgotten",
     "NewSegment",
     "CaptureSpan",
     "MIGRATIONS",
@@ -87,6 +88,16 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        2,
+        "segment ids are never reused once deleted (indexes follow the store by id)",
+        """
+        CREATE TABLE segment_id_floor (
+            one INTEGER PRIMARY KEY CHECK (one = 1),
+            floor INTEGER NOT NULL
+        );
+        """,
+    ),
 ]
 
 
@@ -133,6 +144,15 @@ class StoredUtterance:
     start: float
     end: float
     audio_path: str | None
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """What `Store.forget` deleted: for the index and the audio folder to follow."""
+
+    utterances: int
+    segment_ids: dict[str, list[int]]  # by profile
+    audio_paths: list[str]
 
 
 @dataclass(frozen=True)
@@ -256,12 +276,19 @@ class Store:
             if cur.rowcount == 0:
                 return None
             utterance_id = cur.lastrowid
+            # Ids above both the highest stored and the highest ever deleted: SQLite would hand
+            # a deleted id out again, and indexes catch up by id.
+            last_id = tx.execute(
+                "SELECT MAX(COALESCE((SELECT MAX(id) FROM segments), 0),"
+                " COALESCE((SELECT floor FROM segment_id_floor), 0))"
+            ).fetchone()[0]
             tx.executemany(
-                "INSERT INTO segments (utterance_id, profile, source, start, end, text, "
+                "INSERT INTO segments (id, utterance_id, profile, source, start, end, text, "
                 "avg_logprob, no_speech_prob, compression_ratio, words, flag) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
+                        last_id + 1 + i,
                         utterance_id,
                         profile,
                         source,
@@ -274,7 +301,7 @@ class Store:
                         json.dumps([list(w) for w in s.words]),
                         s.flag,
                     )
-                    for s in segments
+                    for i, s in enumerate(segments)
                 ],
             )
             return utterance_id
@@ -341,6 +368,44 @@ class Store:
             args.append(profile)
         sql += " ORDER BY start, id"
         return [StoredUtterance(**dict(r)) for r in self._connect().execute(sql, args)]
+
+    def utterance(self, utterance_id: int) -> StoredUtterance | None:
+        row = (
+            self._connect()
+            .execute(
+                "SELECT id, uid, profile, source, start, end, audio_path FROM utterances"
+                " WHERE id = ?",
+                (utterance_id,),
+            )
+            .fetchone()
+        )
+        return StoredUtterance(**dict(row)) if row else None
+
+    def forget(self, since: float, until: float) -> Forgotten:
+        """Delete every utterance heard (even partly) between since and until, in all profiles."""
+        with self._transaction() as tx:
+            overlap = "FROM utterances WHERE end > ? AND start < ?"
+            rows = tx.execute(f"SELECT id, audio_path {overlap}", (since, until)).fetchall()
+            ids = [r["id"] for r in rows]
+            segment_ids: dict[str, list[int]] = {}
+            for r in tx.execute(
+                f"SELECT id, profile FROM segments WHERE utterance_id IN (SELECT id {overlap})",
+                (since, until),
+            ):
+                segment_ids.setdefault(r["profile"], []).append(r["id"])
+            deleted = [i for ids in segment_ids.values() for i in ids]
+            if deleted:
+                tx.execute(
+                    "INSERT INTO segment_id_floor (one, floor) VALUES (1, ?) ON CONFLICT (one)"
+                    " DO UPDATE SET floor = MAX(floor, excluded.floor)",
+                    (max(deleted),),
+                )
+            tx.execute(f"DELETE {overlap}", (since, until))  # segments go with them (cascade)
+        return Forgotten(
+            utterances=len(ids),
+            segment_ids=segment_ids,
+            audio_paths=[r["audio_path"] for r in rows if r["audio_path"]],
+        )
 
     def profiles_with_data(self) -> list[str]:
         rows = self._connect().execute("SELECT DISTINCT profile FROM utterances ORDER BY profile")

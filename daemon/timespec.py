@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from daemon.errors import TimeSpecError
 
-__all__ = ["parse_span", "parse_since", "parse_until", "iso"]
+__all__ = ["parse_duration", "parse_span", "parse_since", "parse_until", "iso"]
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d|day|days|w|week|weeks)$")
 _UNIT_S = {
@@ -29,6 +29,17 @@ _UNIT_S = {
     "week": 604800,
     "weeks": 604800,
 }
+
+
+def parse_duration(text: str, *, what: str = "length of time") -> float:
+    """Seconds in a length of time such as 15m, 1h or 90s."""
+    match = _DURATION.match(text.strip().lower())
+    if not match or float(match.group(1)) <= 0:
+        raise TimeSpecError(
+            f"{what} {text!r} is not a length of time: expected a number and a unit such as "
+            "90s, 15m, 1h or 2d"
+        )
+    return float(match.group(1)) * _UNIT_S[match.group(2)]
 
 
 def _day(moment: datetime) -> tuple[float, float]:

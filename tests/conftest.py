@@ -73,8 +73,10 @@ def daemon_factory(tmp_path, pulse):
     """Start daemons that record the PulseAudio test sink; stops every one it started."""
     started: list[DaemonProcess] = []
 
-    def start(*args: str, env: dict | None = None) -> DaemonProcess:
-        d = DaemonProcess({**pulse.env, **(env or {})}, tmp_path / "daemon.log", *args).start()
+    def start(*args: str, env: dict | None = None, headless: bool = True) -> DaemonProcess:
+        d = DaemonProcess(
+            {**pulse.env, **(env or {})}, tmp_path / "daemon.log", *args, headless=headless
+        ).start()
         started.append(d)
         return d
 

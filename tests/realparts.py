@@ -34,6 +34,20 @@ def earmark_json(*args: str, **kwargs):
     return json.loads(earmark(*args, "--json", check=True, **kwargs).stdout)
 
 
+def wait_for_hits(query: str, count: int, *, env=None, timeout: float = 60, args=()) -> list:
+    deadline = time.monotonic() + timeout
+    hits = []
+    while time.monotonic() < deadline:
+        hits = earmark_json("search", query, "--limit", "50", *args, env=env)
+        if len(hits) >= count:
+            return hits
+        time.sleep(0.3)
+    raise AssertionError(
+        f"search {query!r} found {len(hits)} hits, expected {count}: "
+        f"{earmark('transcripts', env=env).stdout}"
+    )
+
+
 def room_noise(path: Path, seconds: float, *, then_silence_s: float = 0.0) -> Path:
     """A 16 kHz WAV of quiet pink room noise (sox), optionally followed by digital silence."""
     subprocess.run(
@@ -118,17 +132,17 @@ class Pulse:
 
 
 class DaemonProcess:
-    """`earmark run --headless` in a subprocess, with helpers to wait on its status."""
+    """`earmark run` (headless unless asked) in a subprocess, with helpers to wait on its status."""
 
-    def __init__(self, env: dict, log: Path, *args: str):
+    def __init__(self, env: dict, log: Path, *args: str, headless: bool = True):
         self.env = env
         self.log = log
-        self.args = args
+        self.args = ("--headless", *args) if headless else args
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> DaemonProcess:
         self.proc = subprocess.Popen(
-            [*EARMARK, "run", "--headless", *self.args],
+            [*EARMARK, "run", *self.args],
             env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=open(self.log, "ab"),  # noqa: SIM115

@@ -10,23 +10,9 @@ import subprocess
 import time
 
 import pytest
-from realparts import earmark, earmark_json, room_noise
+from realparts import earmark, earmark_json, room_noise, wait_for_hits
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for_hits(query: str, count: int, *, env=None, timeout: float = 60, args=()) -> list:
-    deadline = time.monotonic() + timeout
-    hits = []
-    while time.monotonic() < deadline:
-        hits = earmark_json("search", query, "--limit", "50", *args, env=env)
-        if len(hits) >= count:
-            return hits
-        time.sleep(0.3)
-    raise AssertionError(
-        f"search {query!r} found {len(hits)} hits, expected {count}: "
-        f"{earmark('transcripts', env=env).stdout}"
-    )
 
 
 def test_records_transcribes_and_searches_live(pulse, daemon_factory, speak, earmark_home):

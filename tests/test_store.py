@@ -67,21 +67,25 @@ def test_time_filters(tmp_path):
 
 
 def test_new_migration_backs_up_and_keeps_transcripts(tmp_path, monkeypatch):
+    """A database of the first schema, written as that version wrote it, is upgraded."""
     path = tmp_path / "e.db"
-    store = Store(path)
-    store.add_utterance(
-        uid="u1",
-        profile="p",
-        source="mic",
-        start=1.0,
-        end=2.0,
-        model="m",
-        language="en",
-        segments=[seg(1.0, "remember this")],
+    every = store_module.MIGRATIONS
+    monkeypatch.setattr(store_module, "MIGRATIONS", every[:1])
+    Store(path).close()
+    v1 = sqlite3.connect(path)
+    v1.execute(
+        "INSERT INTO utterances (id, uid, profile, source, start, end, model, transcribed_at)"
+        " VALUES (1, 'u1', 'p', 'mic', 1.0, 2.0, 'm', 0)"
     )
-    store.close()
+    v1.execute(
+        "INSERT INTO segments (id, utterance_id, profile, source, start, end, text, avg_logprob,"
+        " no_speech_prob, compression_ratio, words) VALUES"
+        " (1, 1, 'p', 'mic', 1.0, 2.0, 'remember this', -0.2, 0.05, 1.3, '[]')"
+    )
+    v1.commit()
+    v1.close()
     extra = (99, "a later column", "ALTER TABLE segments ADD COLUMN speaker TEXT")
-    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, extra])
+    monkeypatch.setattr(store_module, "MIGRATIONS", [*every, extra])
     upgraded = Store(path)
     assert upgraded.schema_version() == 99
     assert [s.text for s in upgraded.segments()] == ["remember this"]
@@ -89,6 +93,17 @@ def test_new_migration_backs_up_and_keeps_transcripts(tmp_path, monkeypatch):
     assert backup.exists()
     rows = sqlite3.connect(backup).execute("SELECT text FROM segments").fetchall()
     assert rows == [("remember this",)]
+    upgraded.add_utterance(
+        uid="u2",
+        profile="p",
+        source="mic",
+        start=3.0,
+        end=4.0,
+        model="m",
+        language="en",
+        segments=[seg(3.0, "and this")],
+    )
+    assert [s.text for s in upgraded.segments()] == ["remember this", "and this"]
 
 
 def test_ledger_records_spans_and_crash_gap(tmp_path):
