@@ -140,6 +140,10 @@ class Desktop:
     # -- running ------------------------------------------------------------------------------
 
     def start(self, *, timeout: float = 30.0) -> None:
+        try:
+            self.status = self.ask("status", timeout=5)
+        except EarmarkError as exc:
+            self.problem = str(exc)
         self._thread = threading.Thread(target=self._run, name="earmark-desktop", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
@@ -257,7 +261,9 @@ class Desktop:
         self.search_window.show()
 
     def _search(self, query: str, all_profiles: bool, newest_first: bool, limit: int):
-        profiles = None if all_profiles else [self.status.get("profile")]
+        if not all_profiles and not self.status.get("profile"):
+            self.status = self.ask("status")
+        profiles = None if all_profiles else [self.status["profile"]]
         return self.ask(
             "search", query=query, profiles=profiles, newest_first=newest_first, limit=limit
         )

@@ -8,6 +8,8 @@ for the tray to show; the menu's Search… keeps working.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 from collections.abc import Callable
 
@@ -38,6 +40,25 @@ def pynput_combination(text: str) -> str:
     return combination
 
 
+def _missing_x_extension() -> str | None:
+    """On X11, pynput listens through the RECORD extension; say so if the server lacks it."""
+    if not sys.platform.startswith("linux") or not os.environ.get("DISPLAY"):
+        return None
+    import Xlib.display
+    import Xlib.error
+
+    try:
+        display = Xlib.display.Display()
+    except (Xlib.error.DisplayError, OSError) as exc:
+        return f"the display cannot be opened ({exc})"
+    try:
+        if not display.has_extension("RECORD"):
+            return "the X server has no RECORD extension"
+    finally:
+        display.close()
+    return None
+
+
 class SearchHotkey:
     """Calls `on_press` (on the listener's thread) whenever the hotkey is pressed."""
 
@@ -54,22 +75,20 @@ class SearchHotkey:
         except (ValueError, ImportError) as exc:
             self._fail(str(exc))
             return
+        missing = _missing_x_extension()
+        if missing:
+            self._fail(missing)
+            return
         listener = keyboard.GlobalHotKeys({combination: self.on_press})
         listener.daemon = True
         listener.start()
-        # pynput's wait() never returns if the listener dies before it is ready (no RECORD
-        # extension, display gone), so wait for readiness on a helper thread with a timeout.
+        # pynput's wait() never returns if the listener dies before it is ready, so wait for
+        # readiness on a helper thread with a timeout.
         waiter = threading.Thread(target=listener.wait, daemon=True)
         waiter.start()
         waiter.join(_READY_TIMEOUT_S)
-        if waiter.is_alive() or not listener.is_alive():
-            reason = "the keyboard cannot be listened to here"
-            try:
-                listener.join(0.1)
-            except Exception as exc:  # pynput re-raises whatever stopped its thread
-                reason = f"the keyboard cannot be listened to here: {exc}"
-            listener.stop()
-            self._fail(reason)
+        if waiter.is_alive():
+            self._fail("the keyboard cannot be listened to here")
             return
         self._listener = listener
         log.info("search hotkey %s is ready", self.hotkey)
@@ -79,6 +98,7 @@ class SearchHotkey:
         log.warning("search hotkey %s unavailable: %s", self.hotkey, reason)
 
     def stop(self) -> None:
+        """Stop listening. On X11 pynput's thread (a daemon thread) ends at the next key event."""
         if self._listener is not None:
             self._listener.stop()
             self._listener = None

@@ -252,8 +252,15 @@ class SearchWindow:
 
     def open_selected(self) -> str:
         if self.hits:
-            ConversationWindow(self.root, self.backend, self.hits[self.selected])
+            ConversationWindow(
+                self.root, self.backend, self.hits[self.selected], on_close=self._refocus
+            )
         return "break"
+
+    def _refocus(self) -> None:
+        if self.visible:
+            self.window.focus_force()
+            self.entry.focus_set()
 
     def close(self) -> None:
         self._requests.put(None)
@@ -263,9 +270,17 @@ class SearchWindow:
 class ConversationWindow:
     """The transcript a few minutes either side of a hit; copy it, or play what was kept."""
 
-    def __init__(self, root: tk.Tk, backend: SearchBackend, hit: dict):
+    def __init__(
+        self,
+        root: tk.Tk,
+        backend: SearchBackend,
+        hit: dict,
+        *,
+        on_close: Callable[[], None] = lambda: None,
+    ):
         self.backend = backend
         self.hit = hit
+        self.on_close = on_close
         self.segments = backend.conversation(
             hit["profile"], hit["start"] - _CONTEXT_S, hit["end"] + _CONTEXT_S
         )
@@ -290,12 +305,17 @@ class ConversationWindow:
         play.pack(side="left", padx=6)
         if not self.audio:
             play.state(["disabled"])
-        ttk.Button(buttons, text="Close", command=w.destroy).pack(side="right")
+        ttk.Button(buttons, text="Close", command=self.close).pack(side="right")
         ranges = text.tag_ranges("hit")
         if ranges:
             text.see(ranges[0])
-        w.bind("<Escape>", lambda _e: w.destroy())
+        w.bind("<Escape>", lambda _e: self.close())
+        w.protocol("WM_DELETE_WINDOW", self.close)
         w.focus_force()
+
+    def close(self) -> None:
+        self.window.destroy()
+        self.on_close()
 
     def transcript(self) -> str:
         return "\n".join(

@@ -238,7 +238,7 @@ class Daemon:
         with self._search_lock:
             hits = search_profiles(
                 self.paths.index_dir,
-                list(message.get("profiles") or self.profile_names()),
+                self._profiles_asked(message.get("profiles")),
                 str(message["query"]),
                 since=message.get("since"),
                 until=message.get("until"),
@@ -247,6 +247,14 @@ class Daemon:
                 open_indexes=self._open_indexes,
             )
         return [asdict(hit) for hit in hits]
+
+    def _profiles_asked(self, profiles) -> list[str]:
+        """The profiles a search names; none means all of them."""
+        if not profiles:
+            return self.profile_names()
+        if not isinstance(profiles, list) or not all(isinstance(p, str) for p in profiles):
+            raise EarmarkError("profiles: expected a list of profile names")
+        return profiles
 
     def _conversation(self, message: dict) -> list[dict]:
         """One profile's transcript between two times, with the audio kept for it."""

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from realparts import DaemonProcess, Pulse
+from realparts import DaemonProcess, Pulse, XDisplay
 
 
 @pytest.fixture(autouse=True)
@@ -85,3 +85,38 @@ def daemon_factory(tmp_path, pulse):
         if d.proc and d.proc.poll() is None:
             d.proc.kill()
             d.proc.wait()
+
+
+# -- a desktop: Xvfb with a tray host --------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def x_display():
+    for tool in ("Xvfb", "trayer", "xdotool", "import"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is not installed; .ci/run installs it")
+    display = XDisplay().start()
+    yield display
+    display.stop()
+
+
+@pytest.fixture
+def desktop_factory(x_display, monkeypatch):
+    """Start the tray, hotkey and search window in this process, against a running daemon."""
+    from daemon.desktop import Desktop
+    from daemon.paths import Paths
+
+    monkeypatch.setenv("DISPLAY", x_display.env["DISPLAY"])
+    started: list[Desktop] = []
+
+    def start() -> Desktop:
+        desktop = Desktop(Paths.from_environment().ensure())
+        desktop.start()
+        started.append(desktop)
+        return desktop
+
+    yield start
+    for desktop in started:
+        desktop.stop()
+    if started:
+        x_display.xdotool("key", "shift")  # pynput's X listener ends at the next key event

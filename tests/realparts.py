@@ -194,3 +194,121 @@ class DaemonProcess:
     def kill9(self) -> None:
         self.proc.kill()
         self.proc.wait(timeout=10)
+
+
+class XDisplay:
+    """A private X server (Xvfb) with a real tray host (trayer) docked at the top right."""
+
+    def __init__(self):
+        self.number: int | None = None
+        self._xvfb: subprocess.Popen | None = None
+        self._trayer: subprocess.Popen | None = None
+
+    @property
+    def env(self) -> dict:
+        return {**os.environ, "DISPLAY": f":{self.number}"}
+
+    def start(self) -> XDisplay:
+        read, write = os.pipe()
+        self._xvfb = subprocess.Popen(
+            [
+                "Xvfb",
+                "-displayfd",
+                str(write),
+                "-screen",
+                "0",
+                "1024x768x24",
+                "-nolisten",
+                "tcp",
+                "+extension",
+                "RECORD",  # pynput's X backend listens through it
+            ],
+            pass_fds=(write,),
+            stderr=subprocess.DEVNULL,
+        )
+        os.close(write)
+        with os.fdopen(read) as chosen:
+            self.number = int(chosen.readline())
+        self._trayer = subprocess.Popen(
+            [
+                "trayer",
+                "--edge",
+                "top",
+                "--align",
+                "right",
+                "--widthtype",
+                "request",
+                "--height",
+                "32",
+                "--SetDockType",
+                "true",
+            ],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.wait_window("panel", what="the tray host")
+        return self
+
+    def stop(self) -> None:
+        for proc in (self._trayer, self._xvfb):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(timeout=10)
+
+    def xdotool(self, *args: str, check: bool = True) -> str:
+        result = subprocess.run(
+            ["xdotool", *args], env=self.env, capture_output=True, text=True, timeout=30
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"xdotool {' '.join(args)} failed: {result.stderr}")
+        return result.stdout.strip()
+
+    def windows(self, name: str, *, visible: bool = True) -> list[str]:
+        args = (
+            ["search", "--onlyvisible", "--name", name] if visible else ["search", "--name", name]
+        )
+        out = self.xdotool(*args, check=False)
+        return out.split() if out else []
+
+    def wait_window(
+        self, name: str, *, gone: bool = False, timeout: float = 20, what: str = ""
+    ) -> float:
+        """Wait until a window whose name matches `name` shows (or is gone); returns seconds."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if bool(self.windows(name)) != gone:
+                return time.monotonic() - started
+            time.sleep(0.02)
+        raise AssertionError(f"{what or name!r} did not {'close' if gone else 'appear'}")
+
+    def window_name(self, window: str) -> str:
+        return self.xdotool("getwindowname", window)
+
+    def tray_icon(self, name_prefix: str = "Earmark: ") -> tuple[str, int, int]:
+        """The docked icon's window and the screen position of its centre."""
+        window = self.windows(f"^{name_prefix}")[0]
+        geometry = dict(
+            line.split("=") for line in self.xdotool("getwindowgeometry", "--shell", window).split()
+        )
+        x = int(geometry["X"]) + int(geometry["WIDTH"]) // 2
+        y = int(geometry["Y"]) + int(geometry["HEIGHT"]) // 2
+        return window, x, y
+
+    def click(self, x: int, y: int, button: int = 1) -> None:
+        self.xdotool("mousemove", "--sync", str(x), str(y), "click", str(button))
+
+    def screenshot(self, path: Path, crop: str | None = None) -> Path:
+        """The screen (or a WxH+X+Y part of it) as a PNG, taken with ImageMagick's import."""
+        subprocess.run(["import", "-window", "root", str(path)], env=self.env, check=True)
+        if crop:
+            subprocess.run(["convert", str(path), "-crop", crop, "+repage", str(path)], check=True)
+        return path
+
+
+def pixels_differing(a: Path, b: Path) -> int:
+    """How many pixels differ between two images (ImageMagick's compare -metric AE)."""
+    result = subprocess.run(
+        ["compare", "-metric", "AE", str(a), str(b), "null:"], capture_output=True, text=True
+    )
+    return int(float(result.stderr.split()[0]))
