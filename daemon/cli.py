@@ -364,6 +364,34 @@ def cmd_doctor(args) -> int:
     return 1 if any(c.verdict == FAIL for c in checks) else 0
 
 
+def cmd_autostart(args) -> int:
+    from daemon import autostart
+
+    if args.action == "enable":
+        entry, todo = autostart.enable(headless=args.headless)
+        print(f"earmark starts with your session: {entry.kind} {entry.path}")
+        if todo:
+            print(f"note: {todo}")
+    elif args.action == "disable":
+        removed = autostart.disable()
+        for entry in removed:
+            print(f"removed {entry.kind} {entry.path}")
+        if not removed:
+            print("earmark was not set to start with your session")
+    else:
+        found = [e for e in autostart.entries() if e.installed]
+        if args.json:
+            _print_json(
+                [{"kind": e.kind, "path": str(e.path), "headless": e.headless} for e in found]
+            )
+        elif found:
+            for e in found:
+                print(f"enabled: {e.kind} {e.path}")
+        else:
+            print("disabled: earmark does not start with your session")
+    return 0
+
+
 def cmd_profile(args) -> int:
     paths = _paths()
     if args.action == "list":
@@ -488,6 +516,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("doctor", cmd_doctor, "check devices, model, folders and permissions", json_flag=True)
     p.add_argument("--profile", metavar="NAME", help="check this profile's model")
+
+    p = add(
+        "autostart",
+        cmd_autostart,
+        "start earmark with your session, or stop doing so",
+        json_flag=True,
+    )
+    p.add_argument("action", choices=["enable", "disable", "status"])
+    p.add_argument("--headless", action="store_true", help="Linux: a systemd user unit, no tray")
 
     p = add("profile", cmd_profile, "list, show, check or use profiles", json_flag=True)
     p.add_argument("action", choices=["list", "show", "check", "use"])
