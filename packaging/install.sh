@@ -11,8 +11,8 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 venv="$repo/.venv"
 python=${PYTHON:-python3}
 
-runtime_packages=(libportaudio2 pulseaudio-utils)
-test_packages=(pulseaudio espeak-ng sox ffmpeg)
+runtime_packages=(libportaudio2 pulseaudio-utils xdg-utils gcc libc6-dev linux-libc-dev)
+test_packages=(pulseaudio espeak-ng sox ffmpeg xvfb trayer xdotool imagemagick util-linux)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -21,6 +21,13 @@ packages=("${runtime_packages[@]}")
 [ "$mode" = "--test" ] && packages+=("${test_packages[@]}")
 if ! "$python" -c 'import ensurepip, venv' 2>/dev/null; then
     packages+=(python3-venv)
+fi
+if ! "$python" -c 'import tkinter' 2>/dev/null; then
+    packages+=(python3-tk)  # the search window
+fi
+# pynput's Linux dependency evdev is built from source: it needs a compiler and Python's headers
+if ! "$python" -c 'import os, sysconfig; assert os.path.exists(sysconfig.get_paths()["include"] + "/Python.h")' 2>/dev/null; then
+    packages+=(python3-dev)
 fi
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need+=("$p")
