@@ -258,6 +258,12 @@ class SearchIndex:
             self._searcher = ix.searcher()
         return self._searcher
 
+    def warm(self) -> None:
+        """Open the index and a searcher now, so the first search is as quick as the rest."""
+        ix = self._open()
+        if ix is not None:
+            self._fresh_searcher(ix)
+
     def doc_count(self) -> int:
         ix = self._open()
         return 0 if ix is None else ix.doc_count()

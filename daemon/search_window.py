@@ -87,27 +87,30 @@ class SearchWindow:
             options, variable=self.all_profiles, value=False, command=self._search_now
         )
         self.scope_active.pack(side="left")
-        ttk.Radiobutton(
+        self.scope_all = ttk.Radiobutton(
             options,
             text="All profiles",
             variable=self.all_profiles,
             value=True,
             command=self._search_now,
-        ).pack(side="left", padx=(6, 20))
-        ttk.Radiobutton(
+        )
+        self.scope_all.pack(side="left", padx=(6, 20))
+        self.order_newest = ttk.Radiobutton(
             options,
             text="Newest first",
             variable=self.newest_first,
             value=True,
             command=self._search_now,
-        ).pack(side="left")
-        ttk.Radiobutton(
+        )
+        self.order_newest.pack(side="left")
+        self.order_best = ttk.Radiobutton(
             options,
             text="Best match",
             variable=self.newest_first,
             value=False,
             command=self._search_now,
-        ).pack(side="left", padx=6)
+        )
+        self.order_best.pack(side="left", padx=6)
         self.results = tk.Text(w, wrap="word", cursor="arrow", padx=8, pady=6, height=20)
         self.results.pack(fill="both", expand=True, padx=10, pady=6)
         self.results.tag_configure("meta", foreground="#5f6368", font=("TkDefaultFont", 9))

@@ -117,6 +117,8 @@ class Daemon:
         self.profile = self.profile_for(self.recording_state.profile)
         self.recording_state.save(self.paths.state_file)
         self.store = Store(self.paths.database)
+        # Kept up to date as utterances are committed, rather than asked of the store each time.
+        self._profiles_with_data = frozenset(self.store.profiles_with_data())
         self.spool = Spool(self.paths.spool_dir)
         self.forgetter = Forgetter(
             store=self.store, spool=self.spool, index_root=self.paths.index_dir
@@ -134,6 +136,7 @@ class Daemon:
             profile_for=self.profile_for,
             preload=self.profile.transcription,
             forgetter=self.forgetter,
+            on_done=self._has_data,
         )
         self.capture = CaptureStage(
             source=Microphone(self.device),
@@ -164,6 +167,7 @@ class Daemon:
         self.transcribe.start()  # drains whatever a crash left in the spool
         self.capture.start()  # recording starts at once, even while the model loads
         self.control.start()
+        threading.Thread(target=self._warm_search, name="earmark-warm", daemon=True).start()
         if self.desktop_factory is not None:
             self.desktop = self.desktop_factory(self.paths)
             try:
@@ -220,11 +224,13 @@ class Daemon:
         self.profile = self.profile_for(name)
         return self._changed(self.recording_state.using(name))
 
+    def _has_data(self, item) -> None:
+        if item.profile not in self._profiles_with_data:
+            self._profiles_with_data = self._profiles_with_data | {item.profile}
+
     def profile_names(self) -> list[str]:
         """Every profile that exists or has data (a deleted profile's transcripts stay findable)."""
-        names = set(list_profiles(self.paths.profiles_dir))
-        names.update(self.store.profiles_with_data())
-        return sorted(names)
+        return sorted(set(list_profiles(self.paths.profiles_dir)) | self._profiles_with_data)
 
     def forget(self, seconds: float) -> int:
         """Delete audio, transcripts and index entries of the last `seconds`, in every profile."""
@@ -247,6 +253,12 @@ class Daemon:
                 open_indexes=self._open_indexes,
             )
         return [asdict(hit) for hit in hits]
+
+    def _warm_search(self) -> None:
+        """Open the active profile's index ahead of the first search (large ones take a while)."""
+        with self._search_lock:
+            name = self.profile.name
+            self._open_indexes.setdefault(name, SearchIndex(self.paths.index_dir, name)).warm()
 
     def _profiles_asked(self, profiles) -> list[str]:
         """The profiles a search names; none means all of them."""

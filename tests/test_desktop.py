@@ -6,7 +6,7 @@ import os
 import time
 
 import pytest
-from realparts import XDisplay, earmark_json, pixels_differing, wait_for_hits
+from realparts import XDisplay, earmark, earmark_json, pixels_differing, wait_for_hits
 
 pytestmark = pytest.mark.integration
 
@@ -266,3 +266,43 @@ def test_an_unavailable_hotkey_is_shown_and_search_stays_in_the_menu(
     x_display.xdotool("key", "Down", "Down", "Down", "Down", "Down", "Return")  # Search…
     x_display.wait_window("^Earmark search$")
     assert daemon.stop() == 0
+
+
+def test_scope_order_and_arrow_keys(
+    pulse, daemon_factory, desktop_factory, x_display, speak, earmark_home
+):
+    env = pulse.env
+    (earmark_home / "config" / "profiles").mkdir(parents=True)
+    (earmark_home / "config" / "profiles" / "work.yaml").write_text(WORK_PROFILE)
+    daemon = daemon_factory()
+    daemon.wait_recording()
+    pulse.play(speak("The morning meeting moved to nine."))
+    wait_for_hits("meeting", 1, env=env)
+    earmark("profile", "use", "work", env=env, check=True)
+    pulse.play(speak("The concert meeting is at eight."))
+    wait_for_hits("meeting", 1, env=env, args=("--profile", "work"))
+    desktop = desktop_factory()
+    window = desktop.search_window
+
+    def shown() -> list[tuple[str, str]]:
+        return desktop.call(lambda: [(h["profile"], h["text"]) for h in window.hits])
+
+    desktop.call(desktop.show_search)
+    x_display.wait_window("^Earmark search$")
+    x_display.xdotool("type", "--delay", "60", "meeting")
+    wait_until(lambda: desktop.call(lambda: window.shown_query) == "meeting", what="results")
+    assert [p for p, _ in shown()] == ["work"]  # the active profile only
+    assert "This profile (work)" == desktop.call(lambda: window.scope_active.cget("text"))
+
+    desktop.call(window.scope_all.invoke)
+    wait_until(lambda: len(shown()) == 2, what="both profiles' hits")
+    assert [p for p, _ in shown()] == ["work", "default"]  # newest first
+    desktop.call(window.order_best.invoke)
+    wait_until(lambda: desktop.call(lambda: window.newest_first.get()) is False, what="order")
+
+    desktop.call(window.order_newest.invoke)
+    wait_until(lambda: [p for p, _ in shown()] == ["work", "default"], what="newest first")
+    x_display.xdotool("key", "Down")
+    wait_until(lambda: desktop.call(lambda: window.selected) == 1, what="the arrow key")
+    x_display.xdotool("key", "Return")
+    x_display.wait_window("^Earmark conversation: default")  # the second hit's conversation
