@@ -60,16 +60,23 @@ def run(display: XDisplay, args) -> None:
     desktop = Desktop(Paths.from_environment())
     desktop.start()
     window = desktop.search_window
+    while desktop.hotkey is None:  # the listener gets ready on a thread of its own
+        time.sleep(0.05)
+    if desktop.hotkey.problem:
+        raise SystemExit(f"the hotkey is unavailable: {desktop.hotkey.problem}")
     try:
         opened = []
         for _ in range(10):
+            pressed = time.monotonic()
             display.xdotool("key", "ctrl+alt+space")
-            opened.append(display.wait_window("^Earmark search$", timeout=5) * 1000)
+            display.wait_window("^Earmark search$", timeout=5)
+            opened.append((time.monotonic() - pressed) * 1000)
             display.xdotool("key", "Escape")
             display.wait_window("^Earmark search$", gone=True)
         print(
             f"hotkey to search window shown: p50 {percentile(opened, 0.5):.0f} ms, "
-            f"max {max(opened):.0f} ms   (target 300 ms; includes ~20 ms of polling)"
+            f"max {max(opened):.0f} ms   (target 300 ms; an upper bound: includes running "
+            "xdotool and polling for the window)"
         )
 
         rng = random.Random(7)
@@ -97,6 +104,7 @@ def run(display: XDisplay, args) -> None:
         )
     finally:
         desktop.stop()
+        display.xdotool("key", "shift")  # pynput's X listener ends at the next key event
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ __all__ = ["Desktop", "display_problem", "hotkey_setting"]
 log = logging.getLogger(__name__)
 
 _STATUS_EVERY_S = 1.0
-_PUMP_MS = 30
+_PUMP_MS = 50
 
 
 def display_problem() -> str | None:
