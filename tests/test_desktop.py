@@ -306,3 +306,47 @@ def test_scope_order_and_arrow_keys(
     wait_until(lambda: desktop.call(lambda: window.selected) == 1, what="the arrow key")
     x_display.xdotool("key", "Return")
     x_display.wait_window("^Earmark conversation: default")  # the second hit's conversation
+
+
+def test_conversation_plays_the_audio_a_profile_kept(
+    pulse, daemon_factory, desktop_factory, speak, earmark_home, tmp_path, monkeypatch
+):
+    import subprocess
+    import wave
+
+    import numpy as np
+
+    from daemon.search_window import ConversationWindow
+
+    (earmark_home / "config" / "profiles").mkdir(parents=True)
+    (earmark_home / "config" / "profiles" / "default.yaml").write_text(
+        "description: Keeps audio.\nsources: [microphone]\nretention:\n  keep_audio: true\n"
+    )
+    daemon = daemon_factory()
+    daemon.wait_recording()
+    pulse.play(speak("The concert starts at eight."))
+    wait_for_hits("concert", 1, env=pulse.env)
+    earmark("pause", env=pulse.env, check=True)  # so the playback is not heard again
+    desktop = desktop_factory()
+    hit = desktop.ask("search", query="concert", profiles=["default"], limit=1)[0]
+    view = desktop.call(
+        lambda: ConversationWindow(desktop._root, desktop.search_window.backend, hit)
+    )
+    assert len(view.audio) == 1 and view.audio[0].startswith(str(earmark_home / "data" / "audio"))
+
+    for name, value in pulse.vars.items():  # play through the test's PulseAudio server
+        monkeypatch.setenv(name, value)
+    recorded = tmp_path / "played.wav"
+    recorder = subprocess.Popen(
+        ["parecord", "--device=earmark_test.monitor", "--file-format=wav", str(recorded)],
+        env=pulse.env,
+    )
+    time.sleep(0.5)
+    desktop.search_window.backend.play(view.audio)
+    time.sleep(0.5)
+    recorder.terminate()
+    recorder.wait(timeout=10)
+    with wave.open(str(recorded)) as f:
+        samples = np.frombuffer(f.readframes(f.getnframes()), dtype=np.int16)
+    assert np.abs(samples).max() > 3000  # the kept speech came out of the speakers
+    desktop.call(view.close)
