@@ -83,34 +83,18 @@ class SearchWindow:
         self.entry.pack(fill="x", padx=10, pady=(10, 4))
         options = ttk.Frame(w)
         options.pack(fill="x", padx=10)
-        self.scope_active = ttk.Radiobutton(
-            options, variable=self.all_profiles, value=False, command=self._search_now
-        )
-        self.scope_active.pack(side="left")
-        self.scope_all = ttk.Radiobutton(
-            options,
-            text="All profiles",
-            variable=self.all_profiles,
-            value=True,
-            command=self._search_now,
-        )
-        self.scope_all.pack(side="left", padx=(6, 20))
-        self.order_newest = ttk.Radiobutton(
-            options,
-            text="Newest first",
-            variable=self.newest_first,
-            value=True,
-            command=self._search_now,
-        )
-        self.order_newest.pack(side="left")
-        self.order_best = ttk.Radiobutton(
-            options,
-            text="Best match",
-            variable=self.newest_first,
-            value=False,
-            command=self._search_now,
-        )
-        self.order_best.pack(side="left", padx=6)
+
+        def choice(variable: tk.Variable, value: bool, text: str = "", gap: int = 6):
+            button = ttk.Radiobutton(
+                options, text=text, variable=variable, value=value, command=self._search_now
+            )
+            button.pack(side="left", padx=(0, gap))
+            return button
+
+        self.scope_active = choice(self.all_profiles, False)  # its text names the profile
+        self.scope_all = choice(self.all_profiles, True, "All profiles", gap=20)
+        self.order_newest = choice(self.newest_first, True, "Newest first")
+        self.order_best = choice(self.newest_first, False, "Best match")
         self.results = tk.Text(w, wrap="word", cursor="arrow", padx=8, pady=6, height=20)
         self.results.pack(fill="both", expand=True, padx=10, pady=6)
         self.results.tag_configure("meta", foreground="#5f6368", font=("TkDefaultFont", 9))
