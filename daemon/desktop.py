@@ -91,7 +91,8 @@ class Desktop:
         self.search_window = None
         self.hotkey: SearchHotkey | None = None
         self.status: dict = {}
-        self.problem: str | None = None  # the last action that failed, for the tooltip
+        self.problem: str | None = None  # the last menu action that failed, for the tooltip
+        self.unreachable: str | None = None  # why the daemon did not answer the last poll
         self._root = None
         self._menu_popup = None
         self._calls: queue.Queue[tuple[Callable, concurrent.futures.Future]] = queue.Queue()
@@ -122,8 +123,8 @@ class Desktop:
         if self.tray is None:
             return
         status = self.status or {"state": "not running", "profile": "?"}
-        if self.problem:
-            status = {**status, "error": self.problem}
+        if self.unreachable or self.problem:
+            status = {**status, "error": self.unreachable or self.problem}
         hotkey = self.hotkey.problem if self.hotkey is not None else None
         self.tray.show(status, hotkey_problem=hotkey)
 
@@ -131,10 +132,9 @@ class Desktop:
         while not self._stopping.wait(_STATUS_EVERY_S):
             try:
                 self.status = self.ask("status", timeout=5)
-                if self.problem and self.problem.startswith("no Earmark daemon"):
-                    self.problem = None
+                self.unreachable = None
             except EarmarkError as exc:
-                self.problem = str(exc)
+                self.unreachable = str(exc)
             self._show_status()
 
     # -- running ------------------------------------------------------------------------------
@@ -143,7 +143,7 @@ class Desktop:
         try:
             self.status = self.ask("status", timeout=5)
         except EarmarkError as exc:
-            self.problem = str(exc)
+            self.unreachable = str(exc)
         self._thread = threading.Thread(target=self._run, name="earmark-desktop", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):

@@ -19,7 +19,7 @@ from daemon.forgetting import Forgetter
 from daemon.ledger import CaptureLedger
 from daemon.paths import Paths
 from daemon.pipeline import CaptureStage, TranscribeStage
-from daemon.profiles import Profile, list_profiles, load_profile
+from daemon.profiles import DEFAULT_PROFILE, Profile, list_profiles, load_profile
 from daemon.recording_state import RecordingState
 from daemon.search import SearchIndex, search_profiles
 from daemon.segmenter import Segmenter
@@ -114,7 +114,12 @@ class Daemon:
             self._lock.release()
 
     def _run(self) -> None:
-        self.profile = self.profile_for(self.recording_state.profile)
+        try:
+            self.profile = self.profile_for(self.recording_state.profile)
+        except EarmarkError as exc:  # the profile last used was deleted or broken since
+            log.warning("%s; recording under the default profile", exc)
+            self.recording_state = self.recording_state.using(DEFAULT_PROFILE)
+            self.profile = self.profile_for(DEFAULT_PROFILE)
         self.recording_state.save(self.paths.state_file)
         self.store = Store(self.paths.database)
         # Kept up to date as utterances are committed, rather than asked of the store each time.

@@ -78,9 +78,9 @@ def test_profile_use_files_speech_under_the_new_profile(pulse, daemon_factory, s
     )
     assert daemon.status()["profile"] == "work"
     pulse.play(speak("The pruning experiment failed again."))
-    hits = wait_for_hits("pruning", 1, env=env, args=("--profile", "work"))
+    hits = wait_for_hits("experiment", 1, env=env, args=("--profile", "work"))
     assert hits[0]["profile"] == "work"
-    assert earmark_json("search", "pruning", "--profile", "default", env=env) == []
+    assert earmark_json("search", "experiment", "--profile", "default", env=env) == []
 
     missing = earmark("profile", "use", "nonesuch", env=env)
     assert missing.returncode == 1 and "nonesuch" in missing.stderr
@@ -88,6 +88,11 @@ def test_profile_use_files_speech_under_the_new_profile(pulse, daemon_factory, s
     daemon.stop()
     restarted = daemon_factory()
     assert restarted.wait_recording()["profile"] == "work"  # the choice is kept
+    restarted.stop()
+    (profiles / "work.yaml").unlink()  # a profile deleted while Earmark was stopped
+    again = daemon_factory()
+    assert again.wait_recording()["profile"] == "default"
+    assert len(earmark_json("search", "experiment", "--all", env=env)) == 1  # its words stay
 
 
 def test_forget_the_last_minutes_removes_transcripts_and_search_hits(pulse, daemon_factory, speak):
