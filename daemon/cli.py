@@ -21,6 +21,8 @@ __all__ = ["main"]
 
 log = logging.getLogger("daemon")
 
+_AROUND_S = 180
+
 
 # -- helpers ------------------------------------------------------------------------------
 
@@ -279,11 +281,12 @@ def cmd_transcripts(args) -> int:
 
     paths = _paths()
     profiles = _scope(args, paths)
+    since, until = parse_since(args.since), parse_until(args.until)
+    if args.around:
+        moment = parse_span(args.around, what="--around")[0]
+        since, until = moment - _AROUND_S, moment + _AROUND_S
     segments = Store(paths.database).segments(
-        profiles=profiles,
-        since=parse_since(args.since),
-        until=parse_until(args.until),
-        include_flagged=args.flagged,
+        profiles=profiles, since=since, until=until, include_flagged=args.flagged
     )
     if args.json:
         _print_json(
@@ -309,6 +312,32 @@ def cmd_transcripts(args) -> int:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.start))
         flag = f"  [flagged: {s.flag}]" if s.flag else ""
         print(f"{when}  {s.profile}/{s.source}  {s.text}{flag}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from daemon.export import export_path, render_json, render_markdown, summarize, write_export
+
+    paths = _paths()
+    profiles = _scope(args, paths)
+    if args.output and len(profiles) > 1:
+        raise EarmarkError("-o names one file; with --all each profile gets its own")
+    now = time.time()
+    since = parse_since(args.since) if args.since else parse_span("today", now=now)[0]
+    until = parse_until(args.until) if args.until else now
+    if until <= since:
+        raise EarmarkError("--until must come after --since")
+    for name in profiles:
+        profile = load_profile(name, paths.profiles_dir)
+        fmt = args.format or profile.export.format
+        summary = summarize(paths, profile, since, until)
+        text = render_json(summary) if fmt == "json" else render_markdown(summary)
+        if args.output == "-":
+            sys.stdout.write(text)
+            continue
+        path = Path(args.output) if args.output else export_path(paths, profile, since, until, fmt)
+        write_export(path, text)
+        print(f"{name}: {path}")
     return 0
 
 
@@ -497,11 +526,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("transcripts", cmd_transcripts, "print transcripts in time order", json_flag=True)
     scope(p)
     period(p)
+    p.add_argument("--around", metavar="TIME", help="three minutes either side of TIME (14:32)")
     p.add_argument(
         "--flagged",
         action="store_true",
         help="include segments flagged as likely invented by the model",
     )
+
+    p = add("export", cmd_export, "write the profile's summary of a period (today by default)")
+    scope(p)
+    period(p)
+    p.add_argument("--format", choices=["md", "json"], help="default: the profile's")
+    p.add_argument("-o", "--output", metavar="PATH", help="this file (- for standard output)")
 
     p = add("reindex", cmd_reindex, "rebuild search indexes from the store", json_flag=True)
     scope(p)

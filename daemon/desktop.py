@@ -62,14 +62,15 @@ def hotkey_setting(paths: Paths) -> str:
     return raw.get("search_hotkey") or DEFAULT_HOTKEY
 
 
-def _open_folder(folder: Path) -> None:
+def _open(path: Path) -> None:
+    """Open a folder or file the way the desktop would (file manager, Markdown viewer)."""
     if sys.platform == "win32":
-        os.startfile(folder)  # type: ignore[attr-defined]  # noqa: S606
+        os.startfile(path)  # type: ignore[attr-defined]  # noqa: S606
         return
     opener = "open" if sys.platform == "darwin" else "xdg-open"
     if shutil.which(opener) is None:
-        raise EarmarkError(f"cannot open {folder}: {opener} is not installed")
-    subprocess.Popen([opener, str(folder)], start_new_session=True)
+        raise EarmarkError(f"cannot open {path}: {opener} is not installed")
+    subprocess.Popen([opener, str(path)], start_new_session=True)
 
 
 def _play(paths: list[str]) -> None:
@@ -185,8 +186,10 @@ class Desktop:
                         lambda: self._confirm_forget(seconds, words)
                     ),
                     search=lambda: self.post(self.show_search),
-                    export=lambda period: self.post(lambda: self._export(period)),
-                    open_data_folder=self._open_data_folder,
+                    export=lambda period: threading.Thread(
+                        target=self._export, args=(period,), daemon=True
+                    ).start(),
+                    open_data_folder=lambda: self._open_path(self.paths.data_dir),
                     quit=lambda: self._act("stop"),
                     context_menu=lambda x, y: self.post(lambda: self._popup_menu(x, y)),
                 ),
@@ -284,18 +287,29 @@ class Desktop:
             ).start()
 
     def _export(self, period: str) -> None:
+        """Write the summary (on this worker thread), then offer to open it (on Tk's)."""
+        try:
+            result = self.ask("export", period=period, timeout=300)
+        except EarmarkError as exc:
+            self.problem = str(exc)
+            self._show_status()
+            return
+        self.post(lambda: self._offer_export(result))
+
+    def _offer_export(self, result: dict) -> None:
         from tkinter import messagebox
 
-        messagebox.showinfo(
+        if messagebox.askyesno(
             "Earmark: export summary",
-            f"Summary export ({period}) is not available yet for the profile "
-            f"{self.status.get('profile', '?')}.",
+            f"The {result['profile']} summary of {result['period']} is in\n{result['path']}"
+            "\n\nOpen it now?",
             parent=self._root,
-        )
+        ):
+            self._open_path(Path(result["path"]))
 
-    def _open_data_folder(self) -> None:
+    def _open_path(self, path: Path) -> None:
         try:
-            _open_folder(self.paths.data_dir)
+            _open(path)
         except (OSError, EarmarkError) as exc:
             self.problem = str(exc)
             self._show_status()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 __all__ = [
+    "STOP_WORDS",
     "Sentence",
     "Item",
     "split_sentences",
@@ -339,7 +340,7 @@ def matching(sentences: Iterable[Sentence], patterns: Sequence[re.Pattern]) -> l
 
 # -- highlights and conversations ------------------------------------------------------------------
 
-_STOP = set(
+STOP_WORDS = frozenset(
     "a an the and or but so of to in on at for with by from is are was were be been it this that "
     "these those i you he she we they me him her us them my your our their its as if then than "
     "there here what which who whom when where why how not no yes do does did have has had will "
@@ -348,7 +349,7 @@ _STOP = set(
 
 
 def _content_words(text: str) -> set[str]:
-    return {w for w in re.findall(r"[a-z']+", text.lower()) if w not in _STOP and len(w) > 2}
+    return {w for w in re.findall(r"[a-z']+", text.lower()) if w not in STOP_WORDS and len(w) > 2}
 
 
 def highlights(sentences: Sequence[Sentence], count: int = 5) -> list[Item]:

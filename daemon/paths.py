@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,10 +34,13 @@ class Paths:
         if home:
             root = Path(home).expanduser().absolute()
             return cls(config_dir=root / "config", data_dir=root / "data", run_dir=root / "run")
+        with warnings.catch_warnings():  # no XDG_RUNTIME_DIR: platformdirs picks /tmp, and says so
+            warnings.simplefilter("ignore")
+            run_dir = Path(platformdirs.user_runtime_dir(APP))
         return cls(
             config_dir=Path(platformdirs.user_config_dir(APP)),
             data_dir=Path(platformdirs.user_data_dir(APP)),
-            run_dir=Path(platformdirs.user_runtime_dir(APP)),
+            run_dir=run_dir,
         )
 
     @property

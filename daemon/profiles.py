@@ -22,6 +22,9 @@ __all__ = [
     "Transcription",
     "Segmentation",
     "Retention",
+    "Export",
+    "CustomSection",
+    "SECTIONS",
     "load_profile",
     "load_profile_file",
     "list_profiles",
@@ -63,6 +66,40 @@ class Retention:
     keep_audio: bool = False
 
 
+SECTIONS = {
+    "conversations": "One note per conversation, each with the other sections inside",
+    "highlights": "Highlights",
+    "action_items": "Action items",
+    "decisions": "Decisions",
+    "questions": "Questions",
+    "definitions": "Key terms and their definitions",
+    "key_terms": "Key terms of the period",
+    "mentions": "People mentioned",
+    "outline": "Outline",
+    "timeline": "Timeline",
+}
+
+
+@dataclass(frozen=True)
+class CustomSection:
+    """A section a profile declares: sentences with any of its phrases or patterns."""
+
+    title: str = ""
+    triggers: tuple[str, ...] = ()  # phrases, matched as whole words in any case
+    patterns: tuple[str, ...] = ()  # regular expressions (Python syntax, any case)
+
+
+@dataclass(frozen=True)
+class Export:
+    """The summary a profile writes: its sections, format and folder."""
+
+    sections: tuple[str, ...] = ("highlights", "action_items", "decisions", "questions")
+    custom_sections: tuple[CustomSection, ...] = ()
+    format: str = "md"
+    destination: str = ""  # a folder; empty: exports/ in the data folder
+    conversation_gap_min: int = 5  # a pause this long starts a new conversation
+
+
 @dataclass(frozen=True)
 class Profile:
     """One kind of listening: what to hear, how to transcribe it, what to keep."""
@@ -73,6 +110,7 @@ class Profile:
     transcription: Transcription = field(default_factory=Transcription)
     segmentation: Segmentation = field(default_factory=Segmentation)
     retention: Retention = field(default_factory=Retention)
+    export: Export = field(default_factory=Export)
 
 
 _RANGES: dict[tuple[type, str], tuple[float, float]] = {
@@ -83,7 +121,13 @@ _RANGES: dict[tuple[type, str], tuple[float, float]] = {
     (Segmentation, "pre_roll_ms"): (0, 2_000),
     (Segmentation, "min_speech_ms"): (0, 5_000),
     (Segmentation, "max_utterance_s"): (2, 30),
+    (Export, "conversation_gap_min"): (1, 24 * 60),
 }
+_CHOICES: dict[tuple[type, str], tuple[str, ...]] = {
+    (Export, "sections"): tuple(SECTIONS),
+    (Export, "format"): ("md", "json"),
+}
+_REGEXES = {(CustomSection, "patterns")}
 
 _TYPE_WORDS = {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}
 _constructor = yaml.constructor.SafeConstructor()
@@ -132,13 +176,37 @@ def _build(cls: type, node: yaml.Node, source: str, prefix: str, extra: dict | N
             if isinstance(value_node, yaml.ScalarNode) and value_node.value == "":
                 values[key] = ()
                 continue
+            item_type = typing.get_args(hint)[0]
             if not isinstance(value_node, yaml.SequenceNode):
-                raise ProfileError(
-                    f"{_where(source, value_node)}: {path}: expected a list of strings"
+                what = (
+                    "a list of mappings"
+                    if dataclasses.is_dataclass(item_type)
+                    else "a list of strings"
                 )
-            values[key] = tuple(_scalar(item, str, source, path) for item in value_node.value)
+                raise ProfileError(f"{_where(source, value_node)}: {path}: expected {what}")
+            if dataclasses.is_dataclass(item_type):
+                values[key] = tuple(
+                    _build(item_type, item, source, f"{path}[{i}].")
+                    for i, item in enumerate(value_node.value)
+                )
+                continue
+            items = []
+            for item in value_node.value:
+                text = _scalar(item, str, source, path)
+                _check_choice(cls, key, text, item, source, path)
+                if (cls, key) in _REGEXES:
+                    try:
+                        re.compile(text)
+                    except re.error as exc:
+                        raise ProfileError(
+                            f"{_where(source, item)}: {path}: {text!r} is not a valid regular "
+                            f"expression ({exc})"
+                        ) from None
+                items.append(text)
+            values[key] = tuple(items)
         else:
             value = _scalar(value_node, hint, source, path)
+            _check_choice(cls, key, value, value_node, source, path)
             bounds = _RANGES.get((cls, key))
             if bounds and not bounds[0] <= value <= bounds[1]:
                 raise ProfileError(
@@ -147,6 +215,14 @@ def _build(cls: type, node: yaml.Node, source: str, prefix: str, extra: dict | N
                 )
             values[key] = value
     return cls(**values)
+
+
+def _check_choice(cls: type, key: str, value, node: yaml.Node, source: str, path: str) -> None:
+    choices = _CHOICES.get((cls, key))
+    if choices and value not in choices:
+        raise ProfileError(
+            f"{_where(source, node)}: {path}: expected one of {', '.join(choices)}, got {value!r}"
+        )
 
 
 def parse_profile(text: str, *, source: str, name: str) -> Profile:

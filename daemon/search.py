@@ -264,6 +264,14 @@ class SearchIndex:
         if ix is not None:
             self._fresh_searcher(ix)
 
+    def key_terms(self, text: str, count: int = 10) -> list[str]:
+        """The words of `text` most particular to it against everything in this index."""
+        ix = self._open()
+        if ix is None or not text.strip():
+            return []
+        searcher = self._fresh_searcher(ix)
+        return [term for term, _ in searcher.key_terms_from_text("text", text, numterms=count)]
+
     def doc_count(self) -> int:
         ix = self._open()
         return 0 if ix is None else ix.doc_count()

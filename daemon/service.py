@@ -166,6 +166,7 @@ class Daemon:
                 "use_profile": lambda m: self.use_profile(str(m["name"])),
                 "forget": lambda m: {"forgotten": self.forget(float(m["seconds"]))},
                 "conversation": self._conversation,
+                "export": self._export,
             },
         )
         self._install_signals()
@@ -296,6 +297,27 @@ class Daemon:
             }
             for s in segments
         ]
+
+    def _export(self, message: dict) -> dict:
+        """Write the active profile's summary of today or this week; returns where."""
+        from daemon.export import export_path, render_json, render_markdown, summarize, write_export
+
+        period = message.get("period", "today")
+        now = time.time()
+        today = time.localtime(now)
+        midnight = time.mktime((*today[:3], 0, 0, 0, 0, 0, -1))
+        if period == "today":
+            since = midnight
+        elif period == "this week":
+            since = time.mktime((*today[:2], today.tm_mday - today.tm_wday, 0, 0, 0, 0, 0, -1))
+        else:
+            raise EarmarkError(f"export period {period!r}: expected 'today' or 'this week'")
+        profile = self.profile
+        fmt = profile.export.format
+        summary = summarize(self.paths, profile, since, now)
+        path = export_path(self.paths, profile, since, now, fmt)
+        write_export(path, render_json(summary) if fmt == "json" else render_markdown(summary))
+        return {"path": str(path), "profile": profile.name, "period": period}
 
     def _install_signals(self) -> None:
         if threading.current_thread() is not threading.main_thread():

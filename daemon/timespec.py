@@ -58,6 +58,12 @@ def parse_span(text: str, *, now: float | None = None, what: str = "time") -> tu
         return _day(here)
     if spec == "yesterday":
         return _day(here - timedelta(days=1))
+    clock = re.fullmatch(r"(\d{1,2}):(\d{2})(?::(\d{2}))?", spec)
+    if clock and int(clock[1]) < 24 and int(clock[2]) < 60:
+        moment = here.replace(
+            hour=int(clock[1]), minute=int(clock[2]), second=int(clock[3] or 0), microsecond=0
+        )
+        return moment.timestamp(), moment.timestamp()
     match = _DURATION.match(spec.removesuffix(" ago"))
     if match:
         moment = now - float(match.group(1)) * _UNIT_S[match.group(2)]
@@ -67,7 +73,8 @@ def parse_span(text: str, *, now: float | None = None, what: str = "time") -> tu
     except ValueError:
         raise TimeSpecError(
             f"{what} {text!r} is not a time: expected a duration ago such as 2h or 3d, "
-            "'today', 'yesterday', or an ISO date such as 2026-11-25 or 2026-11-25T14:30"
+            "'today', 'yesterday', a time today such as 14:30, or an ISO date such as "
+            "2026-11-25 or 2026-11-25T14:30"
         ) from None
     if len(text.strip()) == 10:
         return _day(moment)

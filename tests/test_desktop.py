@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import pytest
 from realparts import XDisplay, earmark, earmark_json, pixels_differing, wait_for_hits
@@ -103,7 +104,14 @@ def test_every_menu_item_does_what_it_says(
     recording(icon)
     assert daemon.status()["state"] == "recording"
 
-    assert [i.text for i in menu_item(menu, "Profile").submenu.items] == ["default", "work"]
+    assert [i.text for i in menu_item(menu, "Profile").submenu.items] == [
+        "default",
+        "journal",
+        "lectures",
+        "meetings",
+        "researcher",
+        "work",
+    ]
     menu_item(menu, "Profile", "work")(icon)
     assert daemon.status()["profile"] == "work"
     assert menu_item(menu, "Profile", "work").checked is True
@@ -135,8 +143,15 @@ def test_every_menu_item_does_what_it_says(
     x_display.wait_window("^Earmark search$")
     desktop.call(desktop.search_window.hide)
 
+    pulse.play(speak("Alice will send the slides by Friday."))
+    wait_for_hits("slides", 1, env=env)
     menu_item(menu, "Export summary", "Today")(icon)
-    answer_dialog(x_display, "^Earmark: export summary$", "Return")
+    answer_dialog(x_display, "^Earmark: export summary$", "alt+y")  # and open it
+    wait_until(opened.exists, what="the summary to be opened")
+    summary = Path(opened.read_text().strip())
+    assert summary.parent == earmark_home / "data" / "exports" / "default"
+    assert "slides" in summary.read_text() and summary.read_text().startswith("---\n")
+    opened.unlink()
 
     menu_item(menu, "Open data folder")(icon)
     wait_until(opened.exists, what="the file manager to be asked")

@@ -57,6 +57,27 @@ def test_vocabulary_list(tmp_path):
         ("- a\n- b\n", ":1: the profile: expected a mapping of keys"),
         ("", ":1: the profile is empty"),
         ("name: other\n", ":1: name: expected 'work' to match the file name"),
+        (
+            "export:\n  sections: [decisions, gossip]\n",
+            ":2: export.sections: expected one of conversations, highlights, action_items, "
+            "decisions, questions, definitions, key_terms, mentions, outline, timeline, "
+            "got 'gossip'",
+        ),
+        ("export:\n  format: pdf\n", ":2: export.format: expected one of md, json, got 'pdf'"),
+        (
+            "export:\n  custom_sections:\n    - title: Ideas\n      patterns: ['(unclosed']\n",
+            ":4: export.custom_sections[0].patterns: '(unclosed' is not a valid regular "
+            "expression (missing ), unterminated subpattern at position 0)",
+        ),
+        (
+            "export:\n  custom_sections:\n    - title: Ideas\n      trigger: [idea]\n",
+            ":4: export.custom_sections[0].trigger: unknown key (expected one of patterns, "
+            "title, triggers)",
+        ),
+        (
+            "export:\n  custom_sections: Ideas\n",
+            ":2: export.custom_sections: expected a list of mappings",
+        ),
     ],
 )
 def test_bad_profiles_name_file_line_and_key(tmp_path, text, message):
@@ -68,6 +89,20 @@ def test_bad_profiles_name_file_line_and_key(tmp_path, text, message):
     assert "\n" not in str(err.value)
 
 
+def test_builtin_profiles_for_kinds_of_user_are_valid(tmp_path):
+    for name in ("meetings", "lectures", "researcher", "journal"):
+        profile = load_profile(name, tmp_path)
+        assert profile.description and profile.export.sections
+    researcher = load_profile("researcher", tmp_path)
+    assert [c.title for c in researcher.export.custom_sections] == [
+        "Ideas",
+        "Experiments",
+        "What failed",
+        "Papers and tools",
+    ]
+
+
 def test_unknown_profile_lists_known_ones(tmp_path):
-    with pytest.raises(ProfileError, match="no profile named 'nope'; known profiles: default"):
+    known = "default, journal, lectures, meetings, researcher"
+    with pytest.raises(ProfileError, match=f"no profile named 'nope'; known profiles: {known}$"):
         load_profile("nope", tmp_path)

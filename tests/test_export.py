@@ -1,0 +1,165 @@
+"""Summary exports from stored transcripts: sections, files, formats, isolation, re-runs."""
+
+import json
+from datetime import datetime
+
+import yaml
+from realparts import earmark
+
+from daemon.search import SearchIndex
+from daemon.store import NewSegment, Store
+
+DAY = datetime(2026, 11, 25)
+
+
+def at(hour: int, minute: int) -> float:
+    return DAY.replace(hour=hour, minute=minute).timestamp()
+
+
+def store_said(home, profile: str, lines: list[tuple[float, str]]) -> None:
+    (home / "data").mkdir(parents=True, exist_ok=True)
+    store = Store(home / "data" / "earmark.db")
+    for i, (start, text) in enumerate(lines):
+        store.add_utterance(
+            uid=f"{profile}-{i}-{start}",
+            profile=profile,
+            source="microphone",
+            start=start,
+            end=start + 4,
+            model="tiny.en",
+            language="en",
+            segments=[NewSegment(start, start + 4, text, -0.2, 0.05, 1.3, [])],
+        )
+    SearchIndex(home / "data" / "index", profile).sync(store)
+
+
+def front_matter(text: str) -> dict:
+    assert text.startswith("---\n")
+    return yaml.safe_load(text.split("---\n")[1])
+
+
+MEETING = [
+    (at(10, 0), "Thanks everyone for coming. We decided to postpone the launch until March."),
+    (at(10, 2), "Alice will send the slides by Friday."),
+    (at(10, 3), "Who is responsible for the backups?"),
+    (at(10, 4), "Bob needs to call the supplier on Monday."),
+    (at(14, 30), "Quick one: let's go with the blue design."),
+    (at(14, 31), "Carol, can you update the mockups?"),
+]
+
+
+def test_meetings_export_one_note_per_conversation(earmark_home):
+    store_said(earmark_home, "meetings", MEETING)
+    store_said(earmark_home, "lectures", [(at(10, 1), "Alice will send the lecture notes.")])
+    result = earmark(
+        "export", "--profile", "meetings", "--since", "2026-11-25", "--until", "2026-11-25"
+    )
+    assert result.returncode == 0, result.stderr
+    path = earmark_home / "data" / "exports" / "meetings" / "2026-11-25.md"
+    assert result.stdout.strip() == f"meetings: {path}"
+    text = path.read_text()
+    meta = front_matter(text)
+    assert meta["profile"] == "meetings" and meta["tags"] == ["earmark", "meetings"]
+    assert meta["period_start"].startswith("2026-11-25T00:00:00")
+    assert "## Conversation 10:00–10:04" in text and "## Conversation 14:30–14:31" in text
+    assert (
+        "- [ ] Alice will send the slides by Friday (owner: Alice, due: 2026-11-27) · 10:02" in text
+    )
+    assert (
+        "- [ ] Bob needs to call the supplier on Monday (owner: Bob, due: 2026-11-30) · 10:04"
+        in text
+    )
+    assert "- [ ] Carol, can you update the mockups (owner: Carol) · 14:31" in text
+    assert "# Meetings: 2026-11-25\n" in text
+    assert "- 10:00 We decided to postpone the launch until March\n" in text
+    assert "- 10:03 Who is responsible for the backups?\n" in text
+    assert "- 14:30 Quick one: let's go with the blue design\n" in text
+    assert "lecture notes" not in text  # another profile's words never appear
+    second = text.index("## Conversation 14:30")
+    assert text.index("Carol") > second > text.index("Alice will send")
+
+    again = earmark(
+        "export", "--profile", "meetings", "--since", "2026-11-25", "--until", "2026-11-25"
+    )
+    assert again.returncode == 0
+    assert sorted(p.name for p in path.parent.iterdir()) == ["2026-11-25.md"]  # rewritten
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_json_export_carries_times_and_fields(earmark_home, tmp_path):
+    store_said(earmark_home, "meetings", MEETING)
+    out = tmp_path / "meeting.json"
+    result = earmark(
+        "export", "--profile", "meetings", "--since", "2026-11-25", "--until", "2026-11-25",
+        "--format", "json", "-o", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(out.read_text())
+    first = summary["conversations"][0]["sections"]
+    actions = next(s for s in first if s["name"] == "action_items")["items"]
+    assert actions[0]["owner"] == "Alice" and actions[0]["due"] == "2026-11-27"
+    assert actions[0]["at"].startswith("2026-11-25T10:02:00")
+    people = next(s for s in first if s["name"] == "mentions")["items"]
+    assert {n for item in people for n in item["names"]} == {"Alice", "Bob"}
+
+
+def test_lectures_and_researcher_sections(earmark_home):
+    store_said(
+        earmark_home,
+        "lectures",
+        [
+            (at(9, 0), "Osmosis is defined as the movement of water across a membrane."),
+            (at(9, 5), "Why does the membrane let water through?"),
+            (at(9, 20), "A catalyst is a substance that speeds up a reaction."),
+        ],
+    )
+    store_said(
+        earmark_home,
+        "researcher",
+        [
+            (at(11, 0), "What if we prune the attention heads before fine tuning?"),
+            (at(11, 5), "The pruning experiment failed again, the loss diverged."),
+            (at(11, 9), "Priya's paper on sparse attention is worth reading."),
+        ],
+    )
+    lecture = earmark("export", "--profile", "lectures", "--since", "2026-11-25", "-o", "-",
+                      "--until", "2026-11-25")  # fmt: skip
+    assert lecture.returncode == 0, lecture.stderr
+    text = lecture.stdout
+    osmosis = "Osmosis is defined as the movement of water across a membrane"
+    assert f"- **Osmosis**: {osmosis} · 09:00" in text
+    assert "- **catalyst**: A catalyst is a substance that speeds up a reaction · 09:20" in text
+    terms = text.split("## Key terms of the period")[1].split("##")[0]
+    assert "**osmosis**" in terms and "**catalyst**" in terms
+    assert "**is**" not in terms and "**of**" not in terms  # words of every talk are not key
+    assert "- 09:05 Why does the membrane let water through?" in lecture.stdout
+    assert "## Outline" in lecture.stdout and "## Key terms of the period" in lecture.stdout
+
+    research = earmark("export", "--profile", "researcher", "--since", "2026-11-25", "-o", "-",
+                       "--until", "2026-11-25")  # fmt: skip
+    assert research.returncode == 0, research.stderr
+    sections = research.stdout.split("\n## ")
+    ideas = next(s for s in sections if s.startswith("Ideas"))
+    failed = next(s for s in sections if s.startswith("What failed"))
+    papers = next(s for s in sections if s.startswith("Papers and tools"))
+    assert "prune the attention heads" in ideas and "failed again" not in ideas
+    assert "The pruning experiment failed again, the loss diverged" in failed
+    assert "Priya's paper" in papers
+
+
+def test_around_a_time_and_bad_export_input(earmark_home):
+    store_said(earmark_home, "meetings", MEETING)
+    around = earmark("transcripts", "--profile", "meetings", "--around", "2026-11-25T10:03")
+    assert around.returncode == 0
+    assert [line[21:] for line in around.stdout.splitlines()] == [
+        "meetings/microphone  Thanks everyone for coming. We decided to postpone the launch "
+        "until March.",
+        "meetings/microphone  Alice will send the slides by Friday.",
+        "meetings/microphone  Who is responsible for the backups?",
+        "meetings/microphone  Bob needs to call the supplier on Monday.",
+    ]
+    backwards = earmark("export", "--profile", "meetings", "--since", "today", "--until", "2d")
+    assert backwards.returncode == 1
+    assert backwards.stderr.strip() == "earmark: --until must come after --since"
+    nothing = earmark("export", "--profile", "journal", "-o", "-")
+    assert "_Nothing was heard under this profile in this period._" in nothing.stdout
