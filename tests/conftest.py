@@ -33,9 +33,13 @@ def speech_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def speak(speech_dir):
-    """speak("text") -> a 16 kHz mono WAV of espeak-ng saying it (cached per session)."""
+    """speak("text") -> a 16 kHz mono WAV of espeak-ng saying it (cached per session).
 
-    def make(text: str, *, pad_s: float = 0.0) -> Path:
+    The speech is padded with silence: espeak starts on the first sample, and PulseAudio does
+    not render the first ~80 ms of a new playback stream, which would clip the first word.
+    """
+
+    def make(text: str, *, pad_s: float = 0.3) -> Path:
         name = f"{abs(hash((text, pad_s))):x}"
         out = speech_dir / f"{name}.wav"
         if not out.exists():

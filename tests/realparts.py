@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import wave
 from pathlib import Path
 
 EARMARK = [sys.executable, "-m", "daemon"]
@@ -112,6 +113,15 @@ class Pulse:
             if time.monotonic() > deadline:
                 raise RuntimeError("PulseAudio did not start")
             time.sleep(0.1)
+        # A fresh null sink's monitor delivers nothing to the first recording stream until
+        # something has played into the sink; play a moment of silence to wake it.
+        silence = self.runtime / "wake.wav"
+        with wave.open(str(silence), "wb") as f:
+            f.setnchannels(1)
+            f.setsampwidth(2)
+            f.setframerate(16000)
+            f.writeframes(b"\0\0" * 3200)
+        self.play(silence)
 
     def stop(self) -> None:
         subprocess.run(["pulseaudio", "--kill"], env=self.env, capture_output=True)
