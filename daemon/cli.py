@@ -341,6 +341,25 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_retention(args) -> int:
+    from daemon.forgetting import Forgetter
+    from daemon.retention import enforce_retention
+    from daemon.spool import Spool
+    from daemon.store import Store
+
+    paths = _paths()
+    store = Store(paths.database)
+    forgetter = Forgetter(store=store, spool=Spool(paths.spool_dir), index_root=paths.index_dir)
+    expired = enforce_retention(store, forgetter, paths.profiles_dir)
+    if args.json:
+        _print_json([e.__dict__ for e in expired])
+    elif not expired:
+        print("nothing has expired")
+    for e in [] if args.json else expired:
+        print(f"{e.profile}: {e.transcripts} transcripts and {e.audio_files} audio files expired")
+    return 0
+
+
 def cmd_reindex(args) -> int:
     from daemon.search import SearchIndex
     from daemon.store import Store
@@ -538,6 +557,13 @@ def build_parser() -> argparse.ArgumentParser:
     period(p)
     p.add_argument("--format", choices=["md", "json"], help="default: the profile's")
     p.add_argument("-o", "--output", metavar="PATH", help="this file (- for standard output)")
+
+    add(
+        "retention",
+        cmd_retention,
+        "delete what each profile keeps no longer (the daemon does this daily)",
+        json_flag=True,
+    )
 
     p = add("reindex", cmd_reindex, "rebuild search indexes from the store", json_flag=True)
     scope(p)

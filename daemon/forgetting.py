@@ -15,7 +15,7 @@ from pathlib import Path
 
 from daemon.search import SearchIndex
 from daemon.spool import Spool
-from daemon.store import Store
+from daemon.store import Forgotten, Store
 
 __all__ = ["Forgetter"]
 
@@ -38,14 +38,33 @@ class Forgetter:
         """Delete everything heard between since and until; returns how many utterances."""
         with self.lock:
             self._spans.append((since, until))
-            dropped = 0
-            for item in self.spool.pending():
-                if self.covers(item.start, item.end):
-                    with self.spool.claim(item) as mine:
-                        if mine:
-                            self.spool.remove(item)
-                            dropped += 1
+            dropped = self._drop_spooled(since, until)
             forgotten = self.store.forget(since, until)
+        self._follow(forgotten)
+        total = dropped + forgotten.utterances
+        log.info("forgot %d utterance(s) heard in the last %.0f s", total, until - since)
+        return total
+
+    def expire(self, profile: str, before: float) -> int:
+        """Delete a profile's transcripts heard before a time (its retention); returns how many."""
+        with self.lock:
+            dropped = self._drop_spooled(0.0, before, profile=profile)
+            forgotten = self.store.forget(0.0, before, profile=profile)
+        self._follow(forgotten)
+        return dropped + forgotten.utterances
+
+    def _drop_spooled(self, since: float, until: float, *, profile: str | None = None) -> int:
+        dropped = 0
+        for item in self.spool.pending():
+            if item.end > since and item.start < until and profile in (None, item.profile):
+                with self.spool.claim(item) as mine:
+                    if mine:
+                        self.spool.remove(item)
+                        dropped += 1
+        return dropped
+
+    def _follow(self, forgotten: Forgotten) -> None:
+        """Take what the store deleted out of the indexes and the audio folder too."""
         for profile, segment_ids in forgotten.segment_ids.items():
             index = SearchIndex(self.index_root, profile)
             try:
@@ -54,6 +73,3 @@ class Forgetter:
                 index.close()
         for audio in forgotten.audio_paths:
             Path(audio).unlink(missing_ok=True)
-        total = dropped + forgotten.utterances
-        log.info("forgot %d utterance(s) heard in the last %.0f s", total, until - since)
-        return total

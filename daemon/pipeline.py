@@ -10,6 +10,7 @@ model. The first error in a stage stops that stage, is logged, and shows in `err
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import logging
 import shutil
@@ -23,7 +24,8 @@ from pathlib import Path
 from daemon.errors import SpoolFull
 from daemon.forgetting import Forgetter
 from daemon.ledger import GAP, LISTENING, CaptureLedger
-from daemon.profiles import Profile, Transcription
+from daemon.profiles import Profile, Redaction, Transcription
+from daemon.redaction import Redactor
 from daemon.search import SearchIndex
 from daemon.segmenter import Segmenter, Utterance
 from daemon.sources.base import ENDED, WAITING, Source
@@ -264,6 +266,7 @@ class TranscribeStage:
         self.latencies: deque[float] = deque(maxlen=1000)
         self.model_state = "not loaded"
         self._transcribers: dict[Transcription, Transcriber] = {}
+        self._redactors: dict[Redaction, Redactor] = {}
         self._indexes: dict[str, SearchIndex] = {}
         self._unsynced: set[str] = set()
         self._heard_ends: list[float] = []  # when speech ended, for utterances not yet indexed
@@ -355,6 +358,9 @@ class TranscribeStage:
             return
         transcriber = self._transcriber(profile.transcription)
         segments, language = transcriber.transcribe(audio)
+        segments, redacted = self._redact(segments, profile.redaction)
+        if redacted:
+            keep = None  # the audio would say what the transcript no longer does
         with self.forgetter.lock if self.forgetter else contextlib.nullcontext():
             if self.forgetter is not None and self.forgetter.covers(item.start, item.end):
                 self.spool.remove(item)  # forgotten while it was being transcribed
@@ -387,6 +393,22 @@ class TranscribeStage:
         self._heard_ends.append(item.speech_end or item.end)
         self.transcribed += 1
         self.on_done(item)
+
+    def _redact(self, segments: list, settings: Redaction) -> tuple[list, bool]:
+        """The profile's redaction applied to text and words; and whether anything was hidden."""
+        redactor = self._redactors.get(settings)
+        if redactor is None:
+            redactor = self._redactors[settings] = Redactor(settings.detectors, settings.patterns)
+        if not redactor.active:
+            return segments, False
+        result, changed = [], False
+        for seg in segments:
+            text = redactor.text(seg.text)
+            if text != seg.text:
+                changed = True
+                seg = dataclasses.replace(seg, text=text, words=tuple(redactor.words(seg.words)))
+            result.append(seg)
+        return result, changed
 
     def _commit(self, **utterance) -> None:
         """Store an utterance, waiting out another process's write lock (the item stays spooled)."""

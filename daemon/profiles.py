@@ -24,6 +24,7 @@ __all__ = [
     "Retention",
     "Export",
     "CustomSection",
+    "Redaction",
     "SECTIONS",
     "load_profile",
     "load_profile_file",
@@ -61,9 +62,11 @@ class Segmentation:
 
 @dataclass(frozen=True)
 class Retention:
-    """What is kept of what was heard."""
+    """What is kept of what was heard, and for how long (0 days: for ever)."""
 
     keep_audio: bool = False
+    audio_days: int = 0
+    transcript_days: int = 0
 
 
 SECTIONS = {
@@ -78,6 +81,14 @@ SECTIONS = {
     "outline": "Outline",
     "timeline": "Timeline",
 }
+
+
+@dataclass(frozen=True)
+class Redaction:
+    """What never reaches the store, the index or an export."""
+
+    detectors: tuple[str, ...] = ("email", "phone", "card")
+    patterns: tuple[str, ...] = ()  # regular expressions of your own (Python syntax, any case)
 
 
 @dataclass(frozen=True)
@@ -110,6 +121,7 @@ class Profile:
     transcription: Transcription = field(default_factory=Transcription)
     segmentation: Segmentation = field(default_factory=Segmentation)
     retention: Retention = field(default_factory=Retention)
+    redaction: Redaction = field(default_factory=Redaction)
     export: Export = field(default_factory=Export)
 
 
@@ -122,12 +134,15 @@ _RANGES: dict[tuple[type, str], tuple[float, float]] = {
     (Segmentation, "min_speech_ms"): (0, 5_000),
     (Segmentation, "max_utterance_s"): (2, 30),
     (Export, "conversation_gap_min"): (1, 24 * 60),
+    (Retention, "audio_days"): (0, 36_500),
+    (Retention, "transcript_days"): (0, 36_500),
 }
 _CHOICES: dict[tuple[type, str], tuple[str, ...]] = {
     (Export, "sections"): tuple(SECTIONS),
     (Export, "format"): ("md", "json"),
+    (Redaction, "detectors"): ("email", "phone", "card"),
 }
-_REGEXES = {(CustomSection, "patterns")}
+_REGEXES = {(CustomSection, "patterns"), (Redaction, "patterns")}
 
 _TYPE_WORDS = {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}
 _constructor = yaml.constructor.SafeConstructor()

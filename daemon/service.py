@@ -21,6 +21,7 @@ from daemon.paths import Paths
 from daemon.pipeline import CaptureStage, TranscribeStage
 from daemon.profiles import DEFAULT_PROFILE, Profile, list_profiles, load_profile
 from daemon.recording_state import RecordingState
+from daemon.retention import RETENTION_EVERY_S, enforce_retention
 from daemon.search import SearchIndex, search_profiles
 from daemon.segmenter import Segmenter
 from daemon.sources.base import LISTENING
@@ -183,8 +184,14 @@ class Daemon:
                 self.desktop = None
         log.info("earmark running: profile %s, pid %d", self.profile.name, os.getpid())
         last_beat = time.monotonic()
+        next_retention = time.monotonic()
         try:
             while not self._stop.wait(_HEARTBEAT_S / 5):
+                if time.monotonic() >= next_retention:
+                    next_retention = time.monotonic() + RETENTION_EVERY_S
+                    threading.Thread(
+                        target=self._retention, name="earmark-retention", daemon=True
+                    ).start()
                 if self.recording_state.expired():
                     self._changed(self.recording_state.resumed())
                 if time.monotonic() - last_beat >= _HEARTBEAT_S:
@@ -259,6 +266,12 @@ class Daemon:
                 open_indexes=self._open_indexes,
             )
         return [asdict(hit) for hit in hits]
+
+    def _retention(self) -> None:
+        try:
+            enforce_retention(self.store, self.forgetter, self.paths.profiles_dir)
+        except Exception:  # a failed run is retried tomorrow; capture goes on
+            log.exception("the retention job failed")
 
     def _warm_search(self) -> None:
         """Open the active profile's index ahead of the first search (large ones take a while)."""

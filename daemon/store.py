@@ -381,16 +381,19 @@ class Store:
         )
         return StoredUtterance(**dict(row)) if row else None
 
-    def forget(self, since: float, until: float) -> Forgotten:
-        """Delete every utterance heard (even partly) between since and until, in all profiles."""
+    def forget(self, since: float, until: float, *, profile: str | None = None) -> Forgotten:
+        """Delete every utterance heard (even partly) between since and until, in one profile
+        or in all of them."""
+        where = "end > ? AND start < ?" + (" AND profile = ?" if profile else "")
+        args = (since, until, profile) if profile else (since, until)
         with self._transaction() as tx:
-            overlap = "FROM utterances WHERE end > ? AND start < ?"
-            rows = tx.execute(f"SELECT id, audio_path {overlap}", (since, until)).fetchall()
+            overlap = f"FROM utterances WHERE {where}"
+            rows = tx.execute(f"SELECT id, audio_path {overlap}", args).fetchall()
             ids = [r["id"] for r in rows]
             segment_ids: dict[str, list[int]] = {}
             for r in tx.execute(
                 f"SELECT id, profile FROM segments WHERE utterance_id IN (SELECT id {overlap})",
-                (since, until),
+                args,
             ):
                 segment_ids.setdefault(r["profile"], []).append(r["id"])
             deleted = [i for ids in segment_ids.values() for i in ids]
@@ -400,12 +403,26 @@ class Store:
                     " DO UPDATE SET floor = MAX(floor, excluded.floor)",
                     (max(deleted),),
                 )
-            tx.execute(f"DELETE {overlap}", (since, until))  # segments go with them (cascade)
+            tx.execute(f"DELETE {overlap}", args)  # segments go with them (cascade)
         return Forgotten(
             utterances=len(ids),
             segment_ids=segment_ids,
             audio_paths=[r["audio_path"] for r in rows if r["audio_path"]],
         )
+
+    def drop_audio(self, profile: str, before: float) -> list[str]:
+        """Let go of a profile's audio heard before a time; returns the files to delete."""
+        with self._transaction() as tx:
+            rows = tx.execute(
+                "SELECT audio_path FROM utterances WHERE profile = ? AND end < ?"
+                " AND audio_path IS NOT NULL",
+                (profile, before),
+            ).fetchall()
+            tx.execute(
+                "UPDATE utterances SET audio_path = NULL WHERE profile = ? AND end < ?",
+                (profile, before),
+            )
+        return [r["audio_path"] for r in rows]
 
     def profiles_with_data(self) -> list[str]:
         rows = self._connect().execute("SELECT DISTINCT profile FROM utterances ORDER BY profile")

@@ -38,7 +38,7 @@ def test_silence_and_noise_produce_nothing():
 
 
 def test_two_sentences_apart_become_two_utterances_at_the_right_times(speak):
-    speech = read(speak("The budget review moves to next Tuesday."))
+    speech = read(speak("The budget review moves to next Tuesday.", pad_s=0.0))
     audio = np.concatenate([silence(2), speech, silence(2), noise(1), speech, silence(1.5)])
     utterances = run(Segmenter(Segmentation()), audio)
     assert len(utterances) == 2
@@ -55,7 +55,7 @@ def test_two_sentences_apart_become_two_utterances_at_the_right_times(speak):
 
 @pytest.mark.parametrize("block", [160, 512, 4000])
 def test_block_size_does_not_change_the_cut(speak, block):
-    speech = read(speak("Please bring the revised forecast."))
+    speech = read(speak("Please bring the revised forecast.", pad_s=0.0))
     audio = np.concatenate([silence(1), speech, silence(1)])
     reference = run(Segmenter(Segmentation()), audio)
     other = run(Segmenter(Segmentation()), audio, block=block)
@@ -65,7 +65,9 @@ def test_block_size_does_not_change_the_cut(speak, block):
 
 
 def test_long_speech_is_split_below_the_limit(speak):
-    sentence = read(speak("We reviewed the budget and the schedule for the next quarter"))
+    sentence = read(
+        speak("We reviewed the budget and the schedule for the next quarter", pad_s=0.0)
+    )
     pause = silence(0.25)  # shorter than min_silence_ms: one utterance unless split
     audio = np.concatenate([silence(1)] + [sentence, pause] * 6 + [silence(1)])
     settings = Segmentation(max_utterance_s=8.0)
@@ -77,7 +79,7 @@ def test_long_speech_is_split_below_the_limit(speak):
 
 
 def test_current_speech_is_visible_while_speaking(speak):
-    speech = read(speak("Hello there, this is a test of the journal."))
+    speech = read(speak("Hello there, this is a test of the journal.", pad_s=0.0))
     segmenter = Segmenter(Segmentation())
     segmenter.feed(T0, np.concatenate([silence(1), speech[: len(speech) // 2]]), "mic")
     current = segmenter.current_speech()
@@ -88,7 +90,7 @@ def test_current_speech_is_visible_while_speaking(speak):
 
 
 def test_flush_judges_the_audio_still_waiting_for_a_batch(speak):
-    speech = read(speak("Please bring the revised forecast."))
+    speech = read(speak("Please bring the revised forecast.", pad_s=0.0))
     segmenter = Segmenter(Segmentation())
     # one call with speech and then a tail shorter than a detector batch: the flush must see both
     out = segmenter.feed(T0, np.concatenate([silence(0.5), speech]), "mic")

@@ -1,0 +1,107 @@
+"""Redaction: what a profile never lets reach the store, the index or an export.
+
+Built-in detectors find email addresses, phone numbers and payment card numbers, both as they are
+written and as Whisper writes them when they are read aloud ("maria at work.org",
+"4,24,24,24,..."); a profile adds its own regular expressions. Redaction runs on each segment's
+text and words before the utterance is committed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = ["Redactor", "DETECTORS"]
+
+_TLD = r"(?:com|org|net|edu|gov|io|co|uk|de|fr|nl|es|it|eu|ai|dev|app|me|info|biz|us|ca)"
+_DOMAIN = rf"(?:www\s*\.\s*)?[\w-]+(?:\s*\.\s*[\w-]+)*\s*\.\s*{_TLD}\b"
+_EMAIL = re.compile(
+    rf"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"  # written
+    rf"|\b[\w.+-]+at\s*{_DOMAIN}"  # read aloud and run together: "Robertat email.com"
+    rf"|(?:\b[\w.+-]+\s+)?\bat\s+{_DOMAIN}",  # read aloud: "maria at work.org"
+    re.I,
+)
+_DIGIT_RUN = re.compile(r"(?<![\w])\+?\d(?:[ ,.\-]{0,2}\d)+")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_PLAIN_NUMBER = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$|^\d+(?:\.\d+)?$")
+
+DETECTORS = ("email", "phone", "card")
+
+
+def _digits(text: str) -> int:
+    return sum(c.isdigit() for c in text)
+
+
+def _number_kind(run: str) -> str | None:
+    """'card' for 13 digits or more, 'phone' for 7 to 12 in groups; None for plain numbers."""
+    count = _digits(run)
+    if count >= 13:
+        return "card"
+    if count >= 7 and not _ISO_DATE.match(run) and not _PLAIN_NUMBER.match(run):
+        return "phone"
+    return None
+
+
+@dataclass(frozen=True)
+class _Span:
+    start: int
+    end: int
+    label: str
+
+
+class Redactor:
+    def __init__(self, detectors: Sequence[str] = DETECTORS, patterns: Sequence[str] = ()):
+        self.detectors = set(detectors)
+        self.patterns = [re.compile(p, re.I) for p in patterns]
+
+    @property
+    def active(self) -> bool:
+        return bool(self.detectors or self.patterns)
+
+    def spans(self, text: str) -> list[_Span]:
+        found: list[_Span] = []
+        if "email" in self.detectors:
+            found += [_Span(m.start(), m.end(), "[email]") for m in _EMAIL.finditer(text)]
+        if self.detectors & {"phone", "card"}:
+            for m in _DIGIT_RUN.finditer(text):
+                kind = _number_kind(m[0].rstrip(" ,.-"))
+                if kind in self.detectors:
+                    found.append(
+                        _Span(m.start(), m.start() + len(m[0].rstrip(" ,.-")), f"[{kind}]")
+                    )
+        for pattern in self.patterns:
+            found += [
+                _Span(m.start(), m.end(), "[redacted]") for m in pattern.finditer(text) if m[0]
+            ]
+        merged: list[_Span] = []
+        for span in sorted(found, key=lambda s: (s.start, -s.end)):
+            if merged and span.start < merged[-1].end:
+                last = merged[-1]
+                merged[-1] = _Span(last.start, max(last.end, span.end), last.label)
+            else:
+                merged.append(span)
+        return merged
+
+    def text(self, text: str) -> str:
+        for span in reversed(self.spans(text)):
+            text = text[: span.start] + span.label + text[span.end :]
+        return text
+
+    def words(self, words: Sequence[tuple]) -> list[tuple]:
+        """Word timings with the redacted words replaced: the first by the label, the rest gone."""
+        joined, positions = "", []
+        for word in words:
+            start = len(joined) + (1 if joined else 0)
+            joined = f"{joined} {word[2]}" if joined else word[2]
+            positions.append((start, len(joined)))
+        spans = self.spans(joined)
+        kept, used = [], set()
+        for word, (start, end) in zip(words, positions, strict=True):
+            span = next((s for s in spans if start < s.end and end > s.start), None)
+            if span is None:
+                kept.append(tuple(word))
+            elif span not in used:
+                used.add(span)
+                kept.append((word[0], word[1], span.label, word[3]))
+        return kept

@@ -1,0 +1,58 @@
+"""Redaction of emails, phone numbers, card numbers and a profile's own patterns."""
+
+import pytest
+
+from daemon.redaction import Redactor
+
+REDACTOR = Redactor(patterns=[r"\bproject falcon\b"])
+
+
+@pytest.mark.parametrize(
+    ("said", "kept"),
+    [
+        ("Write to alice@example.com today.", "Write to [email] today."),
+        ("Right to Maria at work.org", "Right to [email]"),  # read aloud, as Whisper writes it
+        ("send it to Robertat email.com", "send it to [email]"),
+        ("My email is at www.emple.com.", "My email [email]."),
+        ("Call me on +44 20 7946 0958.", "Call me on [phone]."),
+        ("Call me on 555 12034,567", "Call me on [phone]"),
+        ("My number is 555-123-4567, thanks.", "My number is [phone], thanks."),
+        ("My card number is 4,24,24,24,24,24,24,24,24,24,24,22", "My card number is [card]"),
+        ("The card is 4111 1111 1111 1111.", "The card is [card]."),
+        ("Project Falcon ships in May.", "[redacted] ships in May."),
+        # near misses stay as they were
+        ("We meet at noon.", "We meet at noon."),
+        ("The budget is 1,000,000 dollars.", "The budget is 1,000,000 dollars."),
+        ("It happened on 2026-11-25.", "It happened on 2026-11-25."),
+        ("We sold 250 units in 2025.", "We sold 250 units in 2025."),
+        ("Look at the website example.com tomorrow.", "Look at the website example.com tomorrow."),
+        ("Version 3.11.7 is out.", "Version 3.11.7 is out."),
+        ("Room 101 at 10.30.", "Room 101 at 10.30."),
+    ],
+)
+def test_what_is_redacted_and_what_is_not(said, kept):
+    assert REDACTOR.text(said) == kept
+
+
+def test_word_timings_lose_the_redacted_words():
+    words = [
+        (0.0, 0.3, "Right", 0.9),
+        (0.3, 0.5, "to", 0.9),
+        (0.5, 0.9, "Maria", 0.9),
+        (0.9, 1.0, "at", 0.9),
+        (1.0, 1.6, "work.org", 0.8),
+        (1.6, 2.0, "please", 0.9),
+    ]
+    assert REDACTOR.words(words) == [
+        (0.0, 0.3, "Right", 0.9),
+        (0.3, 0.5, "to", 0.9),
+        (0.5, 0.9, "[email]", 0.9),
+        (1.6, 2.0, "please", 0.9),
+    ]
+
+
+def test_detectors_can_be_switched_off():
+    assert Redactor(detectors=[]).text("alice@example.com 4111 1111 1111 1111") == (
+        "alice@example.com 4111 1111 1111 1111"
+    )
+    assert not Redactor(detectors=[]).active
