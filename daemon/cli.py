@@ -59,14 +59,16 @@ def _setup_logging(debug: bool, log_file: Path | None = None) -> None:
 
 
 def _scope(args, paths: Paths) -> list[str]:
-    if getattr(args, "all", False):
-        from daemon.store import Store
+    """The profiles a read command looks at: one (known by its file or its data), or all."""
+    from daemon.store import Store
 
-        names = set(list_profiles(paths.profiles_dir))
-        names.update(Store(paths.database).profiles_with_data())
+    names = set(list_profiles(paths.profiles_dir))
+    names.update(Store(paths.database).profiles_with_data())
+    if getattr(args, "all", False):
         return sorted(names)
     name = args.profile or _active_profile(paths)
-    load_profile(name, paths.profiles_dir)
+    if name not in names:
+        load_profile(name, paths.profiles_dir)  # says which profiles there are
     return [name]
 
 

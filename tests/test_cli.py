@@ -57,7 +57,7 @@ def test_bad_profile_file_gives_file_line_key(earmark_home):
     profiles = earmark_home / "config" / "profiles"
     profiles.mkdir(parents=True)
     (profiles / "work.yaml").write_text("description: work\nsegmentation:\n  threshold: high\n")
-    result = earmark("search", "x", "--profile", "work")
+    result = earmark("export", "--profile", "work")
     assert result.returncode == 1
     assert result.stderr.strip() == (
         f"earmark: {profiles / 'work.yaml'}:3: "
@@ -65,6 +65,8 @@ def test_bad_profile_file_gives_file_line_key(earmark_home):
     )
     check = earmark("profile", "check", str(profiles / "work.yaml"))
     assert check.returncode == 1 and ":3: segmentation.threshold" in check.stderr
+    searched = earmark("search", "x", "--profile", "work")  # its transcripts stay searchable
+    assert searched.returncode == 0 and searched.stderr.strip() == "no matches"
 
 
 def test_unknown_profile():

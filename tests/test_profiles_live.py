@@ -134,3 +134,28 @@ def test_retention_removes_expired_transcripts_and_audio_everywhere(speak, earma
     assert earmark_json("search", "concert", "--profile", "brief") == []
     assert list((earmark_home / "data" / "audio").rglob("*.wav")) == []  # both over a day
     assert earmark("retention").stdout.strip() == "nothing has expired"
+
+
+def test_a_profile_edited_into_a_bad_state_keeps_its_last_good_version(
+    pulse, daemon_factory, speak, earmark_home
+):
+    env = pulse.env
+    profiles = earmark_home / "config" / "profiles"
+    profiles.mkdir(parents=True)
+    (profiles / "work.yaml").write_text("description: Work.\nretention:\n  keep_audio: true\n")
+    daemon = daemon_factory("--profile", "work")
+    daemon.wait_recording()
+    (profiles / "work.yaml").write_text("description: Work.\nretention:\n  keep_audio: maybe\n")
+    say(pulse, speak, "The concert starts at eight.")
+    hit = wait_for_hits("concert", 1, env=env, args=("--profile", "work"))[0]
+    assert hit["profile"] == "work"
+    assert len(list((earmark_home / "data" / "audio" / "work").rglob("*.wav"))) == 1
+    assert daemon.status()["state"] == "recording"
+    log = daemon.log.read_text()
+    assert f"{profiles / 'work.yaml'}:3: retention.keep_audio: expected true or false" in log
+    assert "keeping the last good version of profile work" in log
+    checked = earmark("profile", "check", str(profiles / "work.yaml"), env=env)
+    assert checked.returncode == 1 and checked.stderr.strip() == (
+        f"earmark: {profiles / 'work.yaml'}:3: retention.keep_audio: expected true or false, "
+        "got 'maybe'"
+    )
