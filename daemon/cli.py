@@ -318,7 +318,7 @@ def cmd_transcripts(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from daemon.export import export_path, render_json, render_markdown, summarize, write_export
+    from daemon.export import export_period, render_json, render_markdown, summarize, write_export
 
     paths = _paths()
     profiles = _scope(args, paths)
@@ -331,15 +331,17 @@ def cmd_export(args) -> int:
         raise EarmarkError("--until must come after --since")
     for name in profiles:
         profile = load_profile(name, paths.profiles_dir)
-        fmt = args.format or profile.export.format
+        if not args.output:
+            print(f"{name}: {export_period(paths, profile, since, until, args.format)}")
+            continue
         summary = summarize(paths, profile, since, until)
+        fmt = args.format or profile.export.format
         text = render_json(summary) if fmt == "json" else render_markdown(summary)
         if args.output == "-":
             sys.stdout.write(text)
-            continue
-        path = Path(args.output) if args.output else export_path(paths, profile, since, until, fmt)
-        write_export(path, text)
-        print(f"{name}: {path}")
+        else:
+            write_export(Path(args.output), text)
+            print(f"{name}: {args.output}")
     return 0
 
 

@@ -22,7 +22,14 @@ from daemon.search import SearchIndex
 from daemon.store import Store
 from daemon.timespec import iso
 
-__all__ = ["summarize", "render_markdown", "render_json", "export_path", "write_export"]
+__all__ = [
+    "summarize",
+    "render_markdown",
+    "render_json",
+    "export_path",
+    "write_export",
+    "export_period",
+]
 
 _OUTLINE_BLOCK_S = 600  # the outline: one line per ten minutes of speech
 _TOP = 5
@@ -254,3 +261,14 @@ def write_export(path: Path, text: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def export_period(
+    paths: Paths, profile: Profile, since: float, until: float, fmt: str | None = None
+) -> Path:
+    """Summarize a period and write it to its file; returns the file."""
+    fmt = fmt or profile.export.format
+    summary = summarize(paths, profile, since, until)
+    path = export_path(paths, profile, since, until, fmt)
+    write_export(path, render_json(summary) if fmt == "json" else render_markdown(summary))
+    return path

@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from daemon.errors import ProfileError
+from daemon.schedule import parse_schedule
 
 __all__ = [
     "Profile",
@@ -108,6 +109,7 @@ class Export:
     custom_sections: tuple[CustomSection, ...] = ()
     format: str = "md"
     destination: str = ""  # a folder; empty: exports/ in the data folder
+    schedule: str = ""  # "daily 18:00", "weekly fri 17:00", "every 14 days 09:00"; empty: never
     conversation_gap_min: int = 5  # a pause this long starts a new conversation
 
 
@@ -143,6 +145,7 @@ _CHOICES: dict[tuple[type, str], tuple[str, ...]] = {
     (Redaction, "detectors"): ("email", "phone", "card"),
 }
 _REGEXES = {(CustomSection, "patterns"), (Redaction, "patterns")}
+_PARSED = {(Export, "schedule"): parse_schedule}  # values checked by parsing them
 
 _TYPE_WORDS = {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}
 _constructor = yaml.constructor.SafeConstructor()
@@ -222,6 +225,12 @@ def _build(cls: type, node: yaml.Node, source: str, prefix: str, extra: dict | N
         else:
             value = _scalar(value_node, hint, source, path)
             _check_choice(cls, key, value, value_node, source, path)
+            parse = _PARSED.get((cls, key))
+            if parse is not None and value:
+                try:
+                    parse(value)
+                except ValueError as exc:
+                    raise ProfileError(f"{_where(source, value_node)}: {path}: {exc}") from None
             bounds = _RANGES.get((cls, key))
             if bounds and not bounds[0] <= value <= bounds[1]:
                 raise ProfileError(

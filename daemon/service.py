@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from daemon import control
 from daemon.errors import DaemonAlreadyRunning, EarmarkError
+from daemon.export import export_period
 from daemon.forgetting import Forgetter
 from daemon.ledger import CaptureLedger
 from daemon.paths import Paths
@@ -22,6 +23,7 @@ from daemon.pipeline import CaptureStage, TranscribeStage
 from daemon.profiles import DEFAULT_PROFILE, Profile, list_profiles, load_profile
 from daemon.recording_state import RecordingState
 from daemon.retention import RETENTION_EVERY_S, enforce_retention
+from daemon.schedule import ExportLog, parse_schedule
 from daemon.search import SearchIndex, search_profiles
 from daemon.segmenter import Segmenter
 from daemon.sources.base import LISTENING
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 
 _HEARTBEAT_S = 5.0
 _DRAIN_ON_STOP_S = 30.0
+_JOBS_EVERY_S = 60.0
 
 
 class SingleInstance:
@@ -91,6 +94,9 @@ class Daemon:
         self._open_indexes: dict[str, SearchIndex] = {}
         self._search_lock = threading.Lock()
         self._state_lock = threading.Lock()
+        self._jobs_running = threading.Event()
+        self._next_retention = 0.0
+        self._export_log = ExportLog(paths.data_dir / "exports.json")
 
     # -- profiles -------------------------------------------------------------------------
 
@@ -184,13 +190,14 @@ class Daemon:
                 self.desktop = None
         log.info("earmark running: profile %s, pid %d", self.profile.name, os.getpid())
         last_beat = time.monotonic()
-        next_retention = time.monotonic()
+        next_jobs = time.monotonic()
         try:
             while not self._stop.wait(_HEARTBEAT_S / 5):
-                if time.monotonic() >= next_retention:
-                    next_retention = time.monotonic() + RETENTION_EVERY_S
+                if time.monotonic() >= next_jobs and not self._jobs_running.is_set():
+                    next_jobs = time.monotonic() + _JOBS_EVERY_S
+                    self._jobs_running.set()
                     threading.Thread(
-                        target=self._retention, name="earmark-retention", daemon=True
+                        target=self._background_jobs, name="earmark-jobs", daemon=True
                     ).start()
                 if self.recording_state.expired():
                     self._changed(self.recording_state.resumed())
@@ -267,11 +274,17 @@ class Daemon:
             )
         return [asdict(hit) for hit in hits]
 
-    def _retention(self) -> None:
+    def _background_jobs(self) -> None:
+        """Retention (daily) and scheduled exports (checked every minute), off the main loop."""
         try:
-            enforce_retention(self.store, self.forgetter, self.paths.profiles_dir)
-        except Exception:  # a failed run is retried tomorrow; capture goes on
-            log.exception("the retention job failed")
+            if time.monotonic() >= self._next_retention:
+                self._next_retention = time.monotonic() + RETENTION_EVERY_S
+                enforce_retention(self.store, self.forgetter, self.paths.profiles_dir)
+            self._scheduled_exports()
+        except Exception:  # retried at the next check; capture goes on
+            log.exception("a background job failed")
+        finally:
+            self._jobs_running.clear()
 
     def _warm_search(self) -> None:
         """Open the active profile's index ahead of the first search (large ones take a while)."""
@@ -313,24 +326,38 @@ class Daemon:
 
     def _export(self, message: dict) -> dict:
         """Write the active profile's summary of today or this week; returns where."""
-        from daemon.export import export_path, render_json, render_markdown, summarize, write_export
-
         period = message.get("period", "today")
         now = time.time()
         today = time.localtime(now)
-        midnight = time.mktime((*today[:3], 0, 0, 0, 0, 0, -1))
         if period == "today":
-            since = midnight
+            since = time.mktime((*today[:3], 0, 0, 0, 0, 0, -1))
         elif period == "this week":
             since = time.mktime((*today[:2], today.tm_mday - today.tm_wday, 0, 0, 0, 0, 0, -1))
         else:
             raise EarmarkError(f"export period {period!r}: expected 'today' or 'this week'")
-        profile = self.profile
-        fmt = profile.export.format
-        summary = summarize(self.paths, profile, since, now)
-        path = export_path(self.paths, profile, since, now, fmt)
-        write_export(path, render_json(summary) if fmt == "json" else render_markdown(summary))
-        return {"path": str(path), "profile": profile.name, "period": period}
+        path = export_period(self.paths, self.profile, since, now)
+        return {"path": str(path), "profile": self.profile.name, "period": period}
+
+    def _scheduled_exports(self) -> None:
+        """Export each profile whose schedule has come due since its last run."""
+        now = time.time()
+        for name in list_profiles(self.paths.profiles_dir):
+            try:
+                profile = self.profile_for(name)
+            except EarmarkError:
+                continue
+            if not profile.export.schedule:
+                continue
+            schedule = parse_schedule(profile.export.schedule)
+            due = schedule.last_due(now)
+            if due.timestamp() <= self._export_log.done.get(name, 0.0):
+                continue
+            try:
+                path = export_period(self.paths, profile, *schedule.period(due))
+                log.info("scheduled export of %s written to %s", name, path)
+            except Exception:  # retried at the next due time; capture goes on
+                log.exception("the scheduled export of %s failed", name)
+            self._export_log.record(name, due.timestamp())
 
     def _install_signals(self) -> None:
         if threading.current_thread() is not threading.main_thread():

@@ -65,6 +65,11 @@ def test_vocabulary_list(tmp_path):
         ),
         ("export:\n  format: pdf\n", ":2: export.format: expected one of md, json, got 'pdf'"),
         (
+            "export:\n  schedule: hourly\n",
+            ":2: export.schedule: expected 'daily HH:MM', 'weekly DAY HH:MM' or 'every N days "
+            "HH:MM', got 'hourly'",
+        ),
+        (
             "export:\n  custom_sections:\n    - title: Ideas\n      patterns: ['(unclosed']\n",
             ":4: export.custom_sections[0].patterns: '(unclosed' is not a valid regular "
             "expression (missing ), unterminated subpattern at position 0)",

@@ -159,3 +159,34 @@ def test_a_profile_edited_into_a_bad_state_keeps_its_last_good_version(
         f"earmark: {profiles / 'work.yaml'}:3: retention.keep_audio: expected true or false, "
         "got 'maybe'"
     )
+
+
+def test_the_daemon_exports_on_the_profiles_schedule_and_catches_up(
+    pulse, daemon_factory, speak, earmark_home
+):
+    profiles = earmark_home / "config" / "profiles"
+    profiles.mkdir(parents=True)
+    (profiles / "work.yaml").write_text(
+        "description: Work.\nexport:\n  sections: [timeline]\n  schedule: daily\n"
+    )
+    yesterday = time.localtime(time.time() - 86400)
+    at = time.strftime("%Y-%m-%dT10:00", yesterday)
+    wav = speak("Maria will send the report by Friday.")
+    assert earmark("import", str(wav), "--profile", "work", "--at", at).returncode == 0
+    said = earmark_json("transcripts", "--profile", "work")[0]["text"]
+
+    daemon = daemon_factory()  # it was not running at midnight: the run is caught up at start
+    daemon.wait_recording()
+    summary = (
+        earmark_home / "data" / "exports" / "work" / f"{time.strftime('%Y-%m-%d', yesterday)}.md"
+    )
+    deadline = time.monotonic() + 30
+    while not summary.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert f"- 10:00 {said.rstrip('.')}" in summary.read_text()
+    written = summary.stat().st_mtime
+    daemon.stop()
+    again = daemon_factory()
+    again.wait_recording()
+    time.sleep(3)
+    assert summary.stat().st_mtime == written  # done once, not again at every start
