@@ -16,6 +16,7 @@ from pathlib import Path
 
 from daemon import __version__, extractors
 from daemon.extractors import STOP_WORDS, Item, Sentence
+from daemon.language_model import LanguageModelUnavailable, summarize_with
 from daemon.paths import Paths
 from daemon.profiles import SECTIONS, CustomSection, Profile
 from daemon.search import SearchIndex
@@ -144,6 +145,15 @@ def summarize(paths: Paths, profile: Profile, since: float, until: float) -> dic
             "period": period_name(since, until),
             "sentences": len(sentences),
         }
+        model = profile.export.language_model
+        if model.endpoint and sentences:
+            try:
+                summary["language_model_summary"] = summarize_with(model, profile.name, sentences)
+            except LanguageModelUnavailable as exc:
+                summary["language_model_note"] = (
+                    f"The language model at {model.endpoint} gave no summary: {exc}. "
+                    "This summary is extractive only."
+                )
         if "conversations" in profile.export.sections:
             gap = profile.export.conversation_gap_min * 60
             summary["conversations"] = [
@@ -216,6 +226,10 @@ def render_markdown(summary: dict) -> str:
     ]
     if summary["sentences"] == 0:
         lines += ["", "_Nothing was heard under this profile in this period._"]
+    if summary.get("language_model_note"):
+        lines += ["", f"> {summary['language_model_note']}"]
+    if summary.get("language_model_summary"):
+        lines += ["", "## Summary", "", summary["language_model_summary"]]
     for conversation in summary.get("conversations", []):
         start, end = _clock(conversation["start"]), _clock(conversation["end"])
         lines += ["", f"## Conversation {start}–{end}"]

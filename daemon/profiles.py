@@ -26,6 +26,7 @@ __all__ = [
     "Export",
     "CustomSection",
     "Redaction",
+    "LanguageModel",
     "SECTIONS",
     "load_profile",
     "load_profile_file",
@@ -102,6 +103,15 @@ class CustomSection:
 
 
 @dataclass(frozen=True)
+class LanguageModel:
+    """An OpenAI-compatible chat endpoint the user runs (Ollama, llama.cpp); off when empty."""
+
+    endpoint: str = ""  # e.g. http://localhost:11434/v1
+    model: str = ""  # e.g. llama3.2
+    timeout_s: int = 120
+
+
+@dataclass(frozen=True)
 class Export:
     """The summary a profile writes: its sections, format and folder."""
 
@@ -110,6 +120,7 @@ class Export:
     format: str = "md"
     destination: str = ""  # a folder; empty: exports/ in the data folder
     schedule: str = ""  # "daily 18:00", "weekly fri 17:00", "every 14 days 09:00"; empty: never
+    language_model: LanguageModel = field(default_factory=LanguageModel)
     conversation_gap_min: int = 5  # a pause this long starts a new conversation
 
 
@@ -137,6 +148,7 @@ _RANGES: dict[tuple[type, str], tuple[float, float]] = {
     (Segmentation, "max_utterance_s"): (2, 30),
     (Export, "conversation_gap_min"): (1, 24 * 60),
     (Retention, "audio_days"): (0, 36_500),
+    (LanguageModel, "timeout_s"): (1, 3_600),
     (Retention, "transcript_days"): (0, 36_500),
 }
 _CHOICES: dict[tuple[type, str], tuple[str, ...]] = {

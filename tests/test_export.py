@@ -163,3 +163,66 @@ def test_around_a_time_and_bad_export_input(earmark_home):
     assert backwards.stderr.strip() == "earmark: --until must come after --since"
     nothing = earmark("export", "--profile", "journal", "-o", "-")
     assert "_Nothing was heard under this profile in this period._" in nothing.stdout
+
+
+def chat_server(reply: str, received: list):
+    """A local OpenAI-compatible chat endpoint answering every request with `reply`."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(
+                (self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            )
+            body = json.dumps({"choices": [{"message": {"role": "assistant", "content": reply}}]})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def with_language_model(home, endpoint: str) -> None:
+    (home / "config" / "profiles").mkdir(parents=True, exist_ok=True)
+    (home / "config" / "profiles" / "meetings.yaml").write_text(
+        "description: Meetings.\nexport:\n  sections: [action_items]\n  language_model:\n"
+        f"    endpoint: {endpoint}\n    model: llama3.2\n    timeout_s: 5\n"
+    )
+
+
+def test_a_language_model_summary_when_the_profile_names_one(earmark_home):
+    received: list = []
+    server = chat_server("- The launch moves to March.\n- Alice sends the slides.", received)
+    try:
+        with_language_model(earmark_home, f"http://127.0.0.1:{server.server_port}/v1")
+        store_said(earmark_home, "meetings", MEETING)
+        out = earmark("export", "--profile", "meetings", "--since", "2026-11-25", "--until",
+                      "2026-11-25", "-o", "-")  # fmt: skip
+    finally:
+        server.shutdown()
+    assert out.returncode == 0, out.stderr
+    assert "## Summary\n\n- The launch moves to March.\n- Alice sends the slides." in out.stdout
+    assert "- [ ] Alice will send the slides by Friday" in out.stdout  # extractive parts stay
+    path, request = received[0]
+    assert path == "/v1/chat/completions" and request["model"] == "llama3.2"
+    assert "[10:02] Alice will send the slides by Friday." in request["messages"][1]["content"]
+
+
+def test_an_unreachable_language_model_falls_back_and_says_so(earmark_home):
+    with_language_model(earmark_home, "http://127.0.0.1:9/v1")
+    store_said(earmark_home, "meetings", MEETING)
+    out = earmark("export", "--profile", "meetings", "--since", "2026-11-25", "--until",
+                  "2026-11-25", "-o", "-")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "> The language model at http://127.0.0.1:9/v1 gave no summary: it could not be " in (
+        out.stdout
+    )
+    assert "This summary is extractive only." in out.stdout
+    assert "## Summary" not in out.stdout and "- [ ] Alice will send the slides" in out.stdout
