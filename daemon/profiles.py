@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from daemon.activation import parse_window
 from daemon.errors import ProfileError
 from daemon.schedule import parse_schedule
 
@@ -27,6 +28,7 @@ __all__ = [
     "CustomSection",
     "Redaction",
     "LanguageModel",
+    "Activation",
     "SECTIONS",
     "load_profile",
     "load_profile_file",
@@ -86,6 +88,14 @@ SECTIONS = {
 
 
 @dataclass(frozen=True)
+class Activation:
+    """When the profile switches itself on (beside being chosen by hand)."""
+
+    windows: tuple[str, ...] = ()  # "weekdays 09:00-17:00", "sat,sun 10:00-12:00"
+    when_device: str = ""  # while an input device whose name contains this is present
+
+
+@dataclass(frozen=True)
 class Redaction:
     """What never reaches the store, the index or an export."""
 
@@ -133,6 +143,7 @@ class Profile:
     sources: tuple[str, ...] = ("microphone",)
     transcription: Transcription = field(default_factory=Transcription)
     segmentation: Segmentation = field(default_factory=Segmentation)
+    activation: Activation = field(default_factory=Activation)
     retention: Retention = field(default_factory=Retention)
     redaction: Redaction = field(default_factory=Redaction)
     export: Export = field(default_factory=Export)
@@ -157,7 +168,10 @@ _CHOICES: dict[tuple[type, str], tuple[str, ...]] = {
     (Redaction, "detectors"): ("email", "phone", "card"),
 }
 _REGEXES = {(CustomSection, "patterns"), (Redaction, "patterns")}
-_PARSED = {(Export, "schedule"): parse_schedule}  # values checked by parsing them
+_PARSED = {  # values checked by parsing them
+    (Export, "schedule"): parse_schedule,
+    (Activation, "windows"): parse_window,
+}
 
 _TYPE_WORDS = {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}
 _constructor = yaml.constructor.SafeConstructor()
@@ -224,6 +238,7 @@ def _build(cls: type, node: yaml.Node, source: str, prefix: str, extra: dict | N
             for item in value_node.value:
                 text = _scalar(item, str, source, path)
                 _check_choice(cls, key, text, item, source, path)
+                _check_parsed(cls, key, text, item, source, path)
                 if (cls, key) in _REGEXES:
                     try:
                         re.compile(text)
@@ -237,12 +252,7 @@ def _build(cls: type, node: yaml.Node, source: str, prefix: str, extra: dict | N
         else:
             value = _scalar(value_node, hint, source, path)
             _check_choice(cls, key, value, value_node, source, path)
-            parse = _PARSED.get((cls, key))
-            if parse is not None and value:
-                try:
-                    parse(value)
-                except ValueError as exc:
-                    raise ProfileError(f"{_where(source, value_node)}: {path}: {exc}") from None
+            _check_parsed(cls, key, value, value_node, source, path)
             bounds = _RANGES.get((cls, key))
             if bounds and not bounds[0] <= value <= bounds[1]:
                 raise ProfileError(
@@ -259,6 +269,15 @@ def _check_choice(cls: type, key: str, value, node: yaml.Node, source: str, path
         raise ProfileError(
             f"{_where(source, node)}: {path}: expected one of {', '.join(choices)}, got {value!r}"
         )
+
+
+def _check_parsed(cls: type, key: str, value, node: yaml.Node, source: str, path: str) -> None:
+    parse = _PARSED.get((cls, key))
+    if parse is not None and value:
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ProfileError(f"{_where(source, node)}: {path}: {exc}") from None
 
 
 def parse_profile(text: str, *, source: str, name: str) -> Profile:

@@ -10,10 +10,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from daemon import control
+from daemon.activation import rule_holds
 from daemon.errors import DaemonAlreadyRunning, EarmarkError
 from daemon.export import export_period
 from daemon.forgetting import Forgetter
@@ -27,7 +29,7 @@ from daemon.schedule import ExportLog, parse_schedule
 from daemon.search import SearchIndex, search_profiles
 from daemon.segmenter import Segmenter
 from daemon.sources.base import LISTENING
-from daemon.sources.microphone import Microphone
+from daemon.sources.microphone import Microphone, input_device_present
 from daemon.spool import SpeechJournal, Spool, recover_journals
 from daemon.store import Store
 from daemon.transcriber import model_label
@@ -41,7 +43,8 @@ log = logging.getLogger(__name__)
 
 _HEARTBEAT_S = 5.0
 _DRAIN_ON_STOP_S = 30.0
-_JOBS_EVERY_S = 60.0
+_JOBS_EVERY_S = 5.0  # activation rules; scheduled exports every minute, retention daily
+_SCHEDULE_EVERY_S = 60.0
 
 
 class SingleInstance:
@@ -95,7 +98,10 @@ class Daemon:
         self._search_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._jobs_running = threading.Event()
+        self._activated: str | None = None  # the profile activation rules chose, if any
+        self._chosen_by_hand: str | None = None
         self._next_retention = 0.0
+        self._next_schedule_check = 0.0
         self._export_log = ExportLog(paths.data_dir / "exports.json")
 
     # -- profiles -------------------------------------------------------------------------
@@ -170,7 +176,7 @@ class Daemon:
                 "toggle": lambda _: self._changed(self.recording_state.toggled()),
                 "pause": lambda m: self._changed(self.recording_state.paused_for(m.get("seconds"))),
                 "resume": lambda _: self._changed(self.recording_state.resumed()),
-                "use_profile": lambda m: self.use_profile(str(m["name"])),
+                "use_profile": lambda m: self.use_profile(str(m["name"]), by_hand=True),
                 "forget": lambda m: {"forgotten": self.forget(float(m["seconds"]))},
                 "conversation": self._conversation,
                 "export": self._export,
@@ -239,9 +245,11 @@ class Daemon:
         log.info("recording state: %s", state.halt_reason() or "recording")
         return self.status()
 
-    def use_profile(self, name: str) -> dict:
+    def use_profile(self, name: str, *, by_hand: bool = False) -> dict:
         """File what is heard from now on under another profile."""
         self.profile = self.profile_for(name)
+        if by_hand:
+            self._chosen_by_hand = name  # what returns when activation rules stop holding
         return self._changed(self.recording_state.using(name))
 
     def _has_data(self, item) -> None:
@@ -275,12 +283,15 @@ class Daemon:
         return [asdict(hit) for hit in hits]
 
     def _background_jobs(self) -> None:
-        """Retention (daily) and scheduled exports (checked every minute), off the main loop."""
+        """Activation rules, scheduled exports and retention, off the main loop."""
         try:
             if time.monotonic() >= self._next_retention:
                 self._next_retention = time.monotonic() + RETENTION_EVERY_S
                 enforce_retention(self.store, self.forgetter, self.paths.profiles_dir)
-            self._scheduled_exports()
+            self._activate_by_rules()
+            if time.monotonic() >= self._next_schedule_check:
+                self._next_schedule_check = time.monotonic() + _SCHEDULE_EVERY_S
+                self._scheduled_exports()
         except Exception:  # retried at the next check; capture goes on
             log.exception("a background job failed")
         finally:
@@ -337,6 +348,28 @@ class Daemon:
             raise EarmarkError(f"export period {period!r}: expected 'today' or 'this week'")
         path = export_period(self.paths, self.profile, since, now)
         return {"path": str(path), "profile": self.profile.name, "period": period}
+
+    def _activate_by_rules(self) -> None:
+        """Switch to the first profile whose activation rule holds; back when none does."""
+        now = datetime.now()
+        wanted = None
+        for name in list_profiles(self.paths.profiles_dir):
+            try:
+                rule = self.profile_for(name).activation
+            except EarmarkError:
+                continue
+            if rule_holds(rule.windows, rule.when_device, now, input_device_present):
+                wanted = name
+                break
+        if wanted == self._activated:
+            return  # no change of rules: a profile chosen by hand meanwhile stands
+        if self._activated is None:
+            self._chosen_by_hand = self.profile.name
+        target = wanted or self._chosen_by_hand
+        self._activated = wanted
+        if target and target != self.profile.name:
+            log.info("activation rules: switching to profile %s", target)
+            self.use_profile(target)
 
     def _scheduled_exports(self) -> None:
         """Export each profile whose schedule has come due since its last run."""

@@ -190,3 +190,39 @@ def test_the_daemon_exports_on_the_profiles_schedule_and_catches_up(
     again.wait_recording()
     time.sleep(3)
     assert summary.stat().st_mtime == written  # done once, not again at every start
+
+
+def test_a_profile_switches_itself_on_while_its_device_is_present(
+    pulse, daemon_factory, earmark_home
+):
+    profiles = earmark_home / "config" / "profiles"
+    profiles.mkdir(parents=True)
+    (profiles / "calls.yaml").write_text(
+        "description: Calls on the headset.\nactivation:\n  when_device: earmark_headset\n"
+    )
+    daemon = daemon_factory()
+    assert daemon.wait_recording()["profile"] == "default"
+    module = pulse.load_sink("earmark_headset")  # the headset appears
+    try:
+        daemon.wait_for(lambda s: s["profile"] == "calls", timeout=30, what="calls to activate")
+        earmark("profile", "use", "meetings", env=pulse.env, check=True)  # by hand: it stands
+        time.sleep(7)
+        assert daemon.status()["profile"] == "meetings"
+    finally:
+        pulse.unload(module)  # the headset goes
+    time.sleep(7)
+    assert daemon.status()["profile"] == "meetings"  # the last choice by hand is kept
+
+
+def test_a_profile_switches_itself_on_in_its_time_window_and_off_after(
+    pulse, daemon_factory, earmark_home
+):
+    profiles = earmark_home / "config" / "profiles"
+    profiles.mkdir(parents=True)
+    (profiles / "work.yaml").write_text(
+        "description: Work hours.\nactivation:\n  windows: ['daily 00:00-24:00']\n"
+    )
+    daemon = daemon_factory()
+    daemon.wait_for(lambda s: s["profile"] == "work", timeout=30, what="work to activate")
+    (profiles / "work.yaml").write_text("description: Work hours.\n")  # the window is gone
+    daemon.wait_for(lambda s: s["profile"] == "default", timeout=30, what="default to return")

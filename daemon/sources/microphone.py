@@ -77,6 +77,19 @@ def list_input_devices() -> list[dict]:
     return devices
 
 
+def input_device_present(text: str) -> bool:
+    """Whether an input device (PortAudio, or a PulseAudio source) has `text` in its name."""
+    wanted = text.lower()
+    names = [f"{name} {description}" for name, description in pulse_sources()]
+    try:
+        import sounddevice as sd
+
+        names += [d["name"] for d in sd.query_devices() if d["max_input_channels"] > 0]
+    except OSError:  # no PortAudio
+        pass
+    return any(wanted in name.lower() for name in names)
+
+
 class Microphone(Source):
     """A live input device; `device` is an index, a name substring, or None for the default."""
 
