@@ -5,9 +5,10 @@ from datetime import datetime
 
 import yaml
 from realparts import earmark
+from transcripts import add_said
 
 from daemon.search import SearchIndex
-from daemon.store import NewSegment, Store
+from daemon.store import Store
 
 DAY = datetime(2026, 11, 25)
 
@@ -20,16 +21,7 @@ def store_said(home, profile: str, lines: list[tuple[float, str]]) -> None:
     (home / "data").mkdir(parents=True, exist_ok=True)
     store = Store(home / "data" / "earmark.db")
     for i, (start, text) in enumerate(lines):
-        store.add_utterance(
-            uid=f"{profile}-{i}-{start}",
-            profile=profile,
-            source="microphone",
-            start=start,
-            end=start + 4,
-            model="tiny.en",
-            language="en",
-            segments=[NewSegment(start, start + 4, text, -0.2, 0.05, 1.3, [])],
-        )
+        add_said(store, f"{profile}-{i}-{start}", profile, start, text, seconds=4)
     SearchIndex(home / "data" / "index", profile).sync(store)
 
 

@@ -1,33 +1,10 @@
 import numpy as np
+from transcripts import add_said as add
 
 from daemon.forgetting import Forgetter
 from daemon.search import SearchIndex
 from daemon.spool import Spool
-from daemon.store import NewSegment, Store
-
-
-def add(store, uid, profile, start, text, audio_path=None):
-    store.add_utterance(
-        uid=uid,
-        profile=profile,
-        source="mic",
-        start=start,
-        end=start + 3,
-        model="m",
-        language="en",
-        audio_path=audio_path,
-        segments=[
-            NewSegment(
-                start=start,
-                end=start + 3,
-                text=text,
-                avg_logprob=-0.2,
-                no_speech_prob=0.05,
-                compression_ratio=1.3,
-                words=[],
-            )
-        ],
-    )
+from daemon.store import Store
 
 
 def test_forget_deletes_store_index_spool_and_audio_of_the_span_only(tmp_path):
