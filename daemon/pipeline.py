@@ -59,6 +59,7 @@ class CaptureStage:
         forgetter: Forgetter | None = None,
     ):
         self.source = source
+        self._next_source: Source | None = None
         self.halted = halted
         self.forgetter = forgetter
         self.segmenter = segmenter
@@ -94,6 +95,19 @@ class CaptureStage:
             self._thread.join(timeout=10)
             self._thread = None
 
+    def switch_source(self, source: Source) -> None:
+        """Hear another source from the next block on; speech in progress is cut and spooled."""
+        self._next_source = source
+
+    def _take_next_source(self, hearing: bool) -> None:
+        new, self._next_source = self._next_source, None
+        self._spool_all(self.segmenter.flush())
+        self._journal_speech(self.source.name)
+        if hearing:
+            self.source.stop()
+            new.start()
+        self.source = new
+
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:
             self._thread.join(timeout)
@@ -108,6 +122,8 @@ class CaptureStage:
             was_waiting = None
             hearing = True
             while not self._stop.is_set():
+                if self._next_source is not None:
+                    self._take_next_source(hearing)
                 halt = self.halted()
                 if halt is not None:
                     if hearing:  # paused or off: finish the utterance, let go of the device

@@ -157,7 +157,7 @@ class Daemon:
             on_done=self._has_data,
         )
         self.capture = CaptureStage(
-            source=Microphone(self.device),
+            source=Microphone(self._device_for(self.profile)),
             segmenter=Segmenter(self.profile.segmentation),
             spool=self.spool,
             profile=lambda: self.profile.name,
@@ -245,9 +245,17 @@ class Daemon:
         log.info("recording state: %s", state.halt_reason() or "recording")
         return self.status()
 
+    def _device_for(self, profile: Profile) -> str | None:
+        """The input a profile listens to: `microphone` is the one `earmark run` was given."""
+        first = profile.sources[0] if profile.sources else "microphone"
+        return self.device if first == "microphone" else first
+
     def use_profile(self, name: str, *, by_hand: bool = False) -> dict:
-        """File what is heard from now on under another profile."""
-        self.profile = self.profile_for(name)
+        """File what is heard from now on under another profile, from its own input."""
+        profile = self.profile_for(name)
+        if self._device_for(profile) != self._device_for(self.profile):
+            self.capture.switch_source(Microphone(self._device_for(profile)))
+        self.profile = profile
         if by_hand:
             self._chosen_by_hand = name  # what returns when activation rules stop holding
         return self._changed(self.recording_state.using(name))

@@ -226,3 +226,29 @@ def test_a_profile_switches_itself_on_in_its_time_window_and_off_after(
     daemon.wait_for(lambda s: s["profile"] == "work", timeout=30, what="work to activate")
     (profiles / "work.yaml").write_text("description: Work hours.\n")  # the window is gone
     daemon.wait_for(lambda s: s["profile"] == "default", timeout=30, what="default to return")
+
+
+def test_a_profile_listens_to_its_own_input(pulse, daemon_factory, speak, earmark_home):
+    profiles = earmark_home / "config" / "profiles"
+    profiles.mkdir(parents=True)
+    (profiles / "headset.yaml").write_text(
+        "description: The headset only.\nsources: [earmark_wear]\n"
+    )
+    module = pulse.load_sink("earmark_wear")
+    try:
+        daemon = daemon_factory()
+        daemon.wait_recording()
+        earmark("profile", "use", "headset", env=pulse.env, check=True)
+        daemon.wait_for(
+            lambda s: s["source"] == "earmark_wear.monitor" and s["source_state"] == "listening",
+            what="the headset's input",
+        )
+        time.sleep(1)
+        pulse.play(speak("The concert starts at eight."), sink="earmark_wear")
+        hit = wait_for_hits("concert", 1, env=pulse.env, args=("--profile", "headset"))[0]
+        assert hit["source"] == "earmark_wear.monitor"
+        pulse.play(speak("The second experiment failed again."))  # the laptop's input: not heard
+        time.sleep(4)
+        assert earmark_json("search", "experiment", "--all", env=pulse.env) == []
+    finally:
+        pulse.unload(module)
