@@ -278,11 +278,19 @@ def write_export(path: Path, text: str) -> None:
 
 
 def export_period(
-    paths: Paths, profile: Profile, since: float, until: float, fmt: str | None = None
-) -> Path:
-    """Summarize a period and write it to its file; returns the file."""
+    paths: Paths,
+    profile: Profile,
+    since: float,
+    until: float,
+    fmt: str | None = None,
+    *,
+    skip_empty: bool = False,
+) -> Path | None:
+    """Summarize a period and write it to its file; returns the file (None when skipped)."""
     fmt = fmt or profile.export.format
     summary = summarize(paths, profile, since, until)
+    if skip_empty and summary["sentences"] == 0:
+        return None  # a schedule writes no note of a period nothing was heard in
     path = export_path(paths, profile, since, until, fmt)
     write_export(path, render_json(summary) if fmt == "json" else render_markdown(summary))
     return path

@@ -129,7 +129,7 @@ class Export:
     custom_sections: tuple[CustomSection, ...] = ()
     format: str = "md"
     destination: str = ""  # a folder; empty: exports/ in the data folder
-    schedule: str = ""  # "daily 18:00", "weekly fri 17:00", "every 14 days 09:00"; empty: never
+    schedules: tuple[str, ...] = ()  # "daily", "daily 18:00", "weekly fri 17:00", "every 14 days"
     language_model: LanguageModel = field(default_factory=LanguageModel)
     conversation_gap_min: int = 5  # a pause this long starts a new conversation
 
@@ -169,7 +169,7 @@ _CHOICES: dict[tuple[type, str], tuple[str, ...]] = {
 }
 _REGEXES = {(CustomSection, "patterns"), (Redaction, "patterns")}
 _PARSED = {  # values checked by parsing them
-    (Export, "schedule"): parse_schedule,
+    (Export, "schedules"): parse_schedule,
     (Activation, "windows"): parse_window,
 }
 

@@ -380,25 +380,27 @@ class Daemon:
             self.use_profile(target)
 
     def _scheduled_exports(self) -> None:
-        """Export each profile whose schedule has come due since its last run."""
+        """Export each profile whose schedules have come due since their last runs."""
         now = time.time()
         for name in list_profiles(self.paths.profiles_dir):
             try:
                 profile = self.profile_for(name)
             except EarmarkError:
                 continue
-            if not profile.export.schedule:
-                continue
-            schedule = parse_schedule(profile.export.schedule)
-            due = schedule.last_due(now)
-            if due.timestamp() <= self._export_log.done.get(name, 0.0):
-                continue
-            try:
-                path = export_period(self.paths, profile, *schedule.period(due))
-                log.info("scheduled export of %s written to %s", name, path)
-            except Exception:  # retried at the next due time; capture goes on
-                log.exception("the scheduled export of %s failed", name)
-            self._export_log.record(name, due.timestamp())
+            for text in profile.export.schedules:
+                schedule = parse_schedule(text)
+                due = schedule.last_due(now)
+                key = f"{name} {text}"
+                if due.timestamp() <= self._export_log.done.get(key, 0.0):
+                    continue
+                try:
+                    period = schedule.period(due)
+                    path = export_period(self.paths, profile, *period, skip_empty=True)
+                    if path is not None:
+                        log.info("scheduled export (%s) of %s written to %s", text, name, path)
+                except Exception:  # retried at the next due time; capture goes on
+                    log.exception("the scheduled export of %s failed", name)
+                self._export_log.record(key, due.timestamp())
 
     def _install_signals(self) -> None:
         if threading.current_thread() is not threading.main_thread():

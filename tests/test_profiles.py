@@ -65,8 +65,8 @@ def test_vocabulary_list(tmp_path):
         ),
         ("export:\n  format: pdf\n", ":2: export.format: expected one of md, json, got 'pdf'"),
         (
-            "export:\n  schedule: hourly\n",
-            ":2: export.schedule: expected 'daily HH:MM', 'weekly DAY HH:MM' or 'every N days "
+            "export:\n  schedules: [hourly]\n",
+            ":2: export.schedules: expected 'daily HH:MM', 'weekly DAY HH:MM' or 'every N days "
             "HH:MM', got 'hourly'",
         ),
         (

@@ -167,7 +167,7 @@ def test_the_daemon_exports_on_the_profiles_schedule_and_catches_up(
     profiles = earmark_home / "config" / "profiles"
     profiles.mkdir(parents=True)
     (profiles / "work.yaml").write_text(
-        "description: Work.\nexport:\n  sections: [timeline]\n  schedule: daily\n"
+        "description: Work.\nexport:\n  sections: [timeline]\n  schedules: [daily]\n"
     )
     yesterday = time.localtime(time.time() - 86400)
     at = time.strftime("%Y-%m-%dT10:00", yesterday)
@@ -190,6 +190,8 @@ def test_the_daemon_exports_on_the_profiles_schedule_and_catches_up(
     again.wait_recording()
     time.sleep(3)
     assert summary.stat().st_mtime == written  # done once, not again at every start
+    researcher = earmark_home / "data" / "exports" / "researcher"
+    assert not researcher.exists()  # scheduled too, but nothing was heard under it: no note
 
 
 def test_a_profile_switches_itself_on_while_its_device_is_present(
