@@ -129,6 +129,25 @@ def _sections(sentences: list[Sentence], profile: Profile, index: SearchIndex) -
     return sections
 
 
+_ROLL_UP = ("decisions", "action_items")
+
+
+def _roll_up(conversations: list[dict]) -> list[dict]:
+    """The period's decisions and action items from all its conversations, in one place."""
+    sections = []
+    for name in _ROLL_UP:
+        items = [
+            item
+            for conversation in conversations
+            for section in conversation["sections"]
+            if section["name"] == name
+            for item in section["items"]
+        ]
+        if any(section["name"] == name for c in conversations for section in c["sections"]):
+            sections.append({"name": name, "title": SECTIONS[name], "items": items})
+    return sections
+
+
 def summarize(paths: Paths, profile: Profile, since: float, until: float) -> dict:
     """The summary of one profile's period, as plain data (this is also the JSON export)."""
     store = Store(paths.database)
@@ -164,6 +183,7 @@ def summarize(paths: Paths, profile: Profile, since: float, until: float) -> dic
                 }
                 for group in extractors.conversations(sentences, gap_s=gap)
             ]
+            summary["roll_up"] = _roll_up(summary["conversations"])
         else:
             summary["sections"] = _sections(sentences, profile, index)
         return summary
@@ -230,6 +250,9 @@ def render_markdown(summary: dict) -> str:
         lines += ["", f"> {summary['language_model_note']}"]
     if summary.get("language_model_summary"):
         lines += ["", "## Summary", "", summary["language_model_summary"]]
+    if len(summary.get("conversations", [])) > 1 and summary["roll_up"]:
+        lines += ["", "## All conversations"]
+        lines += _markdown_sections(summary["roll_up"], "###")
     for conversation in summary.get("conversations", []):
         start, end = _clock(conversation["start"]), _clock(conversation["end"])
         lines += ["", f"## Conversation {start}–{end}"]

@@ -67,8 +67,11 @@ def test_meetings_export_one_note_per_conversation(earmark_home):
     assert "- 10:03 Who is responsible for the backups?\n" in text
     assert "- 14:30 Quick one: let's go with the blue design\n" in text
     assert "lecture notes" not in text  # another profile's words never appear
-    second = text.index("## Conversation 14:30")
-    assert text.index("Carol") > second > text.index("Alice will send")
+    roll_up = text.split("## All conversations")[1].split("## Conversation")[0]
+    assert "Alice will send the slides" in roll_up and "Carol, can you update" in roll_up
+    assert "blue design" in roll_up and text.index("## All conversations") < text.index("## Conv")
+    first, second = text.index("## Conversation 10:00"), text.index("## Conversation 14:30")
+    assert text.index("Carol", first) > second > text.index("Alice will send", first)
 
     again = earmark(
         "export", "--profile", "meetings", "--since", "2026-11-25", "--until", "2026-11-25"
@@ -199,6 +202,7 @@ def test_a_language_model_summary_when_the_profile_names_one(earmark_home):
                       "2026-11-25", "-o", "-")  # fmt: skip
     finally:
         server.shutdown()
+        server.server_close()
     assert out.returncode == 0, out.stderr
     assert "## Summary\n\n- The launch moves to March.\n- Alice sends the slides." in out.stdout
     assert "- [ ] Alice will send the slides by Friday" in out.stdout  # extractive parts stay
