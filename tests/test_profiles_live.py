@@ -54,7 +54,7 @@ def test_spoken_meeting_lecture_and_research_each_summarised_in_their_own_profil
     friday = date.today() + timedelta(days=(4 - date.today().weekday()) % 7)
     meetings = export("meetings", env)
     assert f"(owner: Robert, due: {friday.isoformat()})" in meetings
-    assert "- [ ] Robert will send the" in meetings
+    assert "- [ ] Robert will " in meetings and "the slides by Friday (owner: Robert" in meetings
     decisions = meetings.split("### Decisions")[1].split("###")[0]
     assert "decided to move the launch" in decisions
     questions = meetings.split("### Questions")[1].split("###")[0]
