@@ -100,7 +100,9 @@ def test_spoken_email_and_card_number_never_reach_store_index_or_export(
     daemon.wait_for(lambda s: s["utterances_transcribed"] == 3, what="all three")
     # the card number read aloud may be flagged as a repetition loop: look at flagged ones too
     texts = [r["text"] for r in earmark_json("transcripts", "--flagged", env=env)]
-    assert texts[0] == "My email is [email]." and texts[1].startswith("My card number is [card]")
+    assert texts[0].startswith("My email is [email]") and texts[1].startswith(
+        "My card number is [card]"
+    )
     everything = earmark("transcripts", "--flagged", env=env).stdout
     everything += export("default", env)
     assert "mail.com" not in everything and "Robert" not in everything
