@@ -136,7 +136,10 @@ class Desktop:
                 self.unreachable = None
             except EarmarkError as exc:
                 self.unreachable = str(exc)
-            self._show_status()
+            try:
+                self._show_status()
+            except Exception:  # one failed redraw must not stop the tray following the daemon
+                log.exception("the tray could not show the status")
 
     # -- running ------------------------------------------------------------------------------
 

@@ -417,12 +417,13 @@ class TranscribeStage:
             redactor = self._redactors[settings] = Redactor(settings.detectors, settings.patterns)
         if not redactor.active:
             return segments, False
+        texts, all_numbers = redactor.utterance([seg.text for seg in segments])
         result, changed = [], False
-        for seg in segments:
-            text = redactor.text(seg.text)
+        for seg, text in zip(segments, texts, strict=True):
             if text != seg.text:
                 changed = True
-                seg = dataclasses.replace(seg, text=text, words=tuple(redactor.words(seg.words)))
+                words = redactor.words(seg.words, all_numbers=all_numbers)
+                seg = dataclasses.replace(seg, text=text, words=tuple(words))
             result.append(seg)
         return result, changed
 

@@ -59,14 +59,17 @@ class Redactor:
     def active(self) -> bool:
         return bool(self.detectors or self.patterns)
 
-    def spans(self, text: str) -> list[_Span]:
+    def spans(self, text: str, *, all_numbers: bool = False) -> list[_Span]:
+        """What to hide in a text; with all_numbers, every number too (see `utterance`)."""
         found: list[_Span] = []
         if "email" in self.detectors:
             found += [_Span(m.start(), m.end(), "[email]") for m in _EMAIL.finditer(text)]
         if self.detectors & {"phone", "card"}:
             for m in _DIGIT_RUN.finditer(text):
                 kind = _number_kind(m[0].rstrip(" ,.-"))
-                if kind in self.detectors:
+                if all_numbers and kind is None and _digits(m[0]) >= 2:
+                    kind = "number"
+                if kind in self.detectors or kind == "number":
                     found.append(
                         _Span(m.start(), m.start() + len(m[0].rstrip(" ,.-")), f"[{kind}]")
                     )
@@ -83,19 +86,31 @@ class Redactor:
                 merged.append(span)
         return merged
 
-    def text(self, text: str) -> str:
-        for span in reversed(self.spans(text)):
+    def text(self, text: str, *, all_numbers: bool = False) -> str:
+        for span in reversed(self.spans(text, all_numbers=all_numbers)):
             text = text[: span.start] + span.label + text[span.end :]
         return text
 
-    def words(self, words: Sequence[tuple]) -> list[tuple]:
+    def utterance(self, texts: Sequence[str]) -> tuple[list[str], bool]:
+        """Redact the segments of one utterance; returns them and whether numbers go too.
+
+        A card or phone number read aloud can spill over Whisper's segments ("... 24,24,22"
+        then "for $4,242"): once one is found, every number in the utterance is hidden.
+        """
+        redacted = [self.text(t) for t in texts]
+        spilled = any("[card]" in r or "[phone]" in r for r in redacted)
+        if spilled:
+            redacted = [self.text(t, all_numbers=True) for t in texts]
+        return redacted, spilled
+
+    def words(self, words: Sequence[tuple], *, all_numbers: bool = False) -> list[tuple]:
         """Word timings with the redacted words replaced: the first by the label, the rest gone."""
         joined, positions = "", []
         for word in words:
             start = len(joined) + (1 if joined else 0)
             joined = f"{joined} {word[2]}" if joined else word[2]
             positions.append((start, len(joined)))
-        spans = self.spans(joined)
+        spans = self.spans(joined, all_numbers=all_numbers)
         kept, used = [], set()
         for word, (start, end) in zip(words, positions, strict=True):
             span = next((s for s in spans if start < s.end and end > s.start), None)

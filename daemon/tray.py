@@ -127,6 +127,12 @@ def _clickable_xorg_icon(pystray, context_menu: Callable[[int, int], None]):
     import Xlib.X
 
     class ClickableXorgIcon(pystray.Icon):
+        def _run(self):
+            # pystray names its loop thread only after telling setup it is ready, and setup
+            # (which shows the icon) needs that name: a race that loses the icon now and then
+            self._thread = threading.current_thread()
+            super()._run()
+
         def _assert_docked(self):
             if not self._systray_manager:
                 super()._assert_docked()
@@ -189,9 +195,20 @@ class Tray:
             "earmark", draw_icon(self.look), "Earmark: starting", menu=self._menu()
         )
 
-    def start(self) -> None:
-        """Show the icon; pystray's loop runs on its own thread (it shows the icon when ready)."""
-        threading.Thread(target=self.icon.run, name="earmark-tray", daemon=True).start()
+    def start(self, timeout: float = 10.0) -> None:
+        """Show the icon, its loop on a thread of its own; returns once the loop runs (until
+        then pystray cannot take a new title or picture from another thread)."""
+        running = threading.Event()
+
+        def setup(icon) -> None:
+            icon.visible = True
+            running.set()
+
+        threading.Thread(
+            target=self.icon.run, kwargs={"setup": setup}, name="earmark-tray", daemon=True
+        ).start()
+        if not running.wait(timeout):
+            log.warning("the tray icon did not start within %.0f s", timeout)
 
     def stop(self) -> None:
         self.icon.stop()

@@ -56,3 +56,13 @@ def test_detectors_can_be_switched_off():
         "alice@example.com 4111 1111 1111 1111"
     )
     assert not Redactor(detectors=[]).active
+
+
+def test_a_card_number_spilling_over_segments_takes_every_number_of_the_utterance():
+    texts, spilled = REDACTOR.utterance(
+        ["My card number is 4,24,24,24,24,24,24,24,22", "for $4,242.", "Room 101 at 10.30."]
+    )
+    assert spilled
+    assert texts == ["My card number is [card]", "for $[number].", "Room [number] at [number]."]
+    plain, spilled = REDACTOR.utterance(["We sold 250 units.", "Room 101."])
+    assert plain == ["We sold 250 units.", "Room 101."] and not spilled
