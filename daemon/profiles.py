@@ -33,6 +33,7 @@ __all__ = [
     "load_profile",
     "load_profile_file",
     "list_profiles",
+    "profile_files",
     "DEFAULT_PROFILE",
     "BUNDLED_MODEL",
 ]

@@ -22,7 +22,13 @@ from daemon.forgetting import Forgetter
 from daemon.ledger import CaptureLedger
 from daemon.paths import Paths
 from daemon.pipeline import CaptureStage, TranscribeStage
-from daemon.profiles import DEFAULT_PROFILE, Profile, list_profiles, load_profile
+from daemon.profiles import (
+    DEFAULT_PROFILE,
+    Profile,
+    list_profiles,
+    load_profile,
+    profile_files,
+)
 from daemon.recording_state import RecordingState
 from daemon.retention import RETENTION_EVERY_S, enforce_retention
 from daemon.schedule import ExportLog, parse_schedule
@@ -94,6 +100,7 @@ class Daemon:
         self._stop = threading.Event()
         self._lock = SingleInstance(paths.lock_file)
         self._profiles: dict[str, Profile] = {}
+        self._profile_versions: dict[str, tuple | None] = {}  # file, mtime, size last read
         self._open_indexes: dict[str, SearchIndex] = {}
         self._search_lock = threading.Lock()
         self._state_lock = threading.Lock()
@@ -107,13 +114,23 @@ class Daemon:
     # -- profiles -------------------------------------------------------------------------
 
     def profile_for(self, name: str) -> Profile:
-        """A profile by name; a profile that no longer loads keeps its last good version."""
+        """A profile by name, read again when its file changes; a profile that no longer loads
+        keeps its last good version."""
+        path = profile_files(self.paths.profiles_dir).get(name)
+        try:
+            stat = path.stat() if path else None
+        except OSError:
+            stat = None
+        version = (path, stat.st_mtime_ns, stat.st_size) if stat else None
+        if version is not None and self._profile_versions.get(name) == version:
+            return self._profiles[name]
         try:
             self._profiles[name] = load_profile(name, self.paths.profiles_dir)
         except EarmarkError as exc:
             if name not in self._profiles:
                 raise
             log.warning("%s; keeping the last good version of profile %s", exc, name)
+        self._profile_versions[name] = version
         return self._profiles[name]
 
     # -- running --------------------------------------------------------------------------
