@@ -2,8 +2,8 @@
 
 The icon is drawn with Pillow, one picture per look (recording, paused, off, waiting for a
 device, catching up, error). Clicking it toggles recording (the menu's default item) where the
-platform allows; the full menu is on the right button. Every action goes to the running daemon
-through `Actions` (the control endpoint), so the tray never touches capture directly.
+platform allows; the full menu is on the right button. Every action is one of `TrayActions`,
+which the desktop sends to the daemon's control endpoint: the tray never touches capture.
 """
 
 from __future__ import annotations
