@@ -17,7 +17,7 @@ from pathlib import Path
 from daemon import __version__, extractors
 from daemon.extractors import STOP_WORDS, Item, Sentence
 from daemon.language_model import LanguageModelUnavailable, summarize_with
-from daemon.paths import Paths
+from daemon.paths import Paths, write_private
 from daemon.profiles import SECTIONS, CustomSection, Profile
 from daemon.search import SearchIndex
 from daemon.store import Store
@@ -291,13 +291,7 @@ def export_path(paths: Paths, profile: Profile, since: float, until: float, fmt:
 def write_export(path: Path, text: str) -> None:
     """Write atomically (0600), replacing an earlier export of the same period."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_private(path, text)
 
 
 def export_period(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import platformdirs
 
-__all__ = ["Paths", "private_umask"]
+__all__ = ["Paths", "private_umask", "write_private"]
 
 APP = "earmark"
 
@@ -17,6 +17,17 @@ APP = "earmark"
 def private_umask() -> None:
     """Make every file and directory this process creates private to the user."""
     os.umask(0o077)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace a file's contents atomically and durably, readable only by the user (0600)."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 @dataclass(frozen=True)

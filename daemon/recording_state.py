@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from daemon.paths import write_private
 from daemon.profiles import DEFAULT_PROFILE
 
 __all__ = ["RecordingState", "OFF", "PAUSED"]
@@ -50,13 +50,7 @@ class RecordingState:
         )
 
     def save(self, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(asdict(self), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_private(path, json.dumps(asdict(self)))
 
     def halt_reason(self, now: float | None = None) -> str | None:
         """Why capture should not listen now, in the words the ledger and tooltip use."""

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+
+from daemon.paths import write_private
 
 __all__ = ["Schedule", "parse_schedule", "ExportLog"]
 
@@ -82,8 +83,4 @@ class ExportLog:
 
     def record(self, profile: str, due: float) -> None:
         self.done[profile] = due
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(self.done, f)
-        os.replace(tmp, self.path)
+        write_private(self.path, json.dumps(self.done))

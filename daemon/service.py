@@ -8,7 +8,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -374,18 +374,30 @@ class Daemon:
         path = export_period(self.paths, self.profile, since, now)
         return {"path": str(path), "profile": self.profile.name, "period": period}
 
+    def _loadable_profiles(self) -> Iterator[tuple[str, Profile]]:
+        """Every profile that loads (or has a last good version), by name."""
+        for name in list_profiles(self.paths.profiles_dir):
+            try:
+                yield name, self.profile_for(name)
+            except EarmarkError:
+                continue
+
     def _activate_by_rules(self) -> None:
         """Switch to the first profile whose activation rule holds; back when none does."""
         now = datetime.now()
-        wanted = None
-        for name in list_profiles(self.paths.profiles_dir):
-            try:
-                rule = self.profile_for(name).activation
-            except EarmarkError:
-                continue
-            if rule_holds(rule.windows, rule.when_device, now, input_device_present):
-                wanted = name
-                break
+        wanted = next(
+            (
+                name
+                for name, profile in self._loadable_profiles()
+                if rule_holds(
+                    profile.activation.windows,
+                    profile.activation.when_device,
+                    now,
+                    input_device_present,
+                )
+            ),
+            None,
+        )
         if wanted == self._activated:
             return  # no change of rules: a profile chosen by hand meanwhile stands
         if self._activated is None:
@@ -399,11 +411,7 @@ class Daemon:
     def _scheduled_exports(self) -> None:
         """Export each profile whose schedules have come due since their last runs."""
         now = time.time()
-        for name in list_profiles(self.paths.profiles_dir):
-            try:
-                profile = self.profile_for(name)
-            except EarmarkError:
-                continue
+        for name, profile in self._loadable_profiles():
             for text in profile.export.schedules:
                 schedule = parse_schedule(text)
                 due = schedule.last_due(now)
