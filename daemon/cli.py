@@ -63,10 +63,12 @@ def _scope(args, paths: Paths) -> list[str]:
     from daemon.store import Store
 
     names = set(list_profiles(paths.profiles_dir))
+    name = None if getattr(args, "all", False) else args.profile or _active_profile(paths)
+    if name in names:
+        return [name]  # known by its file: no need to ask the store
     names.update(Store(paths.database).profiles_with_data())
-    if getattr(args, "all", False):
+    if name is None:
         return sorted(names)
-    name = args.profile or _active_profile(paths)
     if name not in names:
         load_profile(name, paths.profiles_dir)  # says which profiles there are
     return [name]
