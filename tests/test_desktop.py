@@ -143,14 +143,16 @@ def test_every_menu_item_does_what_it_says(
     x_display.wait_window("^Earmark search$")
     desktop.call(desktop.search_window.hide)
 
-    pulse.play(speak("Alice will send the slides by Friday."))
+    pulse.play(speak("Robert will send the slides by Friday."))
     wait_for_hits("slides", 1, env=env)
     menu_item(menu, "Export summary", "Today")(icon)
     answer_dialog(x_display, "^Earmark: export summary$", "alt+y")  # and open it
     wait_until(opened.exists, what="the summary to be opened")
     summary = Path(opened.read_text().strip())
     assert summary.parent == earmark_home / "data" / "exports" / "default"
-    assert "slides" in summary.read_text() and summary.read_text().startswith("---\n")
+    written = summary.read_text()
+    assert written.startswith("---\n")
+    assert "slides" in written, (written, earmark_json("transcripts", env=env))
     opened.unlink()
 
     menu_item(menu, "Open data folder")(icon)
