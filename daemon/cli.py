@@ -119,6 +119,15 @@ def cmd_status(args) -> int:
     if status.get("source"):
         reason = f" ({status['source_reason']})" if status.get("source_reason") else ""
         print(f"source:   {status['source']}{reason}")
+    if len(status.get("inputs") or []) > 1:
+        inputs = [
+            i["input"] + (" (on)" if i["active"] else " (passed over)" if i["passed_over"] else "")
+            for i in status["inputs"]
+        ]
+        print(f"inputs:   {', then '.join(inputs)}")
+    for switch in (status.get("switches") or [])[-3:]:
+        at = time.strftime("%H:%M:%S", time.localtime(switch["at"]))
+        print(f"switched: {at} from {switch['from']} to {switch['to']} ({switch['reason']})")
     print(f"backlog:  {status['backlog']} utterances waiting for transcription")
     if status.get("model"):
         print(f"model:    {status['model']} ({status['model_state']})")
@@ -394,13 +403,20 @@ def cmd_ledger(args) -> int:
     since = parse_since(args.since) if args.since else until - 3600
     rows = minutes(Store(_paths().database), since, until)
     if args.json:
-        _print_json([{**r, "minute": iso(r["minute"])} for r in rows])
+        for r in rows:
+            r["minute"] = iso(r["minute"])
+            r["switches"] = [{**s, "at": iso(s["at"])} for s in r["switches"]]
+        _print_json(rows)
         return 0
     for r in rows:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["minute"]))
         parts = [f"listening to {k} {v:.0f}s" for k, v in r["listening"].items()]
         parts += [f"gap ({k}) {v:.0f}s" for k, v in r["gaps"].items()]
         parts += [f"speech from {k} {v:.0f}s" for k, v in r["speech"].items()]
+        parts += [
+            f"{time.strftime('%H:%M:%S', time.localtime(s['at']))} to {s['to']}, {s['why']}"
+            for s in r["switches"]
+        ]
         print(f"{when}  " + "; ".join(parts))
     return 0
 
@@ -477,6 +493,113 @@ def cmd_profile(args) -> int:
         except DaemonNotRunning:
             RecordingState.load(paths.state_file).using(profile.name).save(paths.state_file)
             print(f"earmark: not running; {profile.name} will be used when it starts")
+    return 0
+
+
+def cmd_pair(args) -> int:
+    paths = _paths()
+    if args.profile:
+        load_profile(args.profile, paths.profiles_dir)
+    try:
+        answer = control.request(paths.control_socket, "pair", name=args.name, profile=args.profile)
+    except DaemonNotRunning:
+        raise EarmarkError("Earmark is not running; start it (earmark run) to pair") from None
+    code = f"{answer['code'][:4]}-{answer['code'][4:]}"
+    if args.json:
+        _print_json({**answer, "code": code})
+        return 0
+    import segno
+
+    minutes = round((answer["expires"] - time.time()) / 60)
+    print(f"Pairing code for {answer['name']!r}: {code} (valid {minutes} minutes, once)")
+    print(f"On the device:  earmark wearable --server {answer['url']} --code {code}")
+    segno.make(f"earmark-pair:{answer['url']}?code={answer['code']}", micro=False).terminal(
+        compact=True
+    )
+    return 0
+
+
+def cmd_devices(args) -> int:
+    from daemon.sources.microphone import list_input_devices
+    from daemon.store import Store
+
+    paths = _paths()
+    store = Store(paths.database)
+    try:
+        if args.action == "revoke":
+            if not args.name:
+                raise EarmarkError("devices revoke needs the NAME of a paired device")
+            if not store.revoke_wearable(args.name, time.time()):
+                paired = sorted({w.name for w in store.wearables() if w.revoked is None})
+                raise EarmarkError(
+                    f"no paired device is named {args.name!r} (paired: "
+                    f"{', '.join(paired) or 'none'})"
+                )
+            print(f"earmark: {args.name} is revoked; its requests are refused from now on")
+            return 0
+        paired = [
+            {
+                "name": w.name,
+                "id": w.id,
+                "profile": w.profile,
+                "paired": iso(w.paired),
+                "last_seen": iso(w.last_seen) if w.last_seen else None,
+                "revoked": iso(w.revoked) if w.revoked else None,
+            }
+            for w in store.wearables()
+        ]
+    finally:
+        store.close()
+    try:
+        inputs = list_input_devices()
+    except OSError:  # no PortAudio
+        inputs = []
+    if args.json:
+        _print_json({"inputs": inputs, "paired": paired})
+        return 0
+    print("Input devices (name a profile source by any part of the name):")
+    for d in inputs:
+        label = d["name"] if d["kind"] == "portaudio" else f"{d['name']} ({d['description']})"
+        print(f"  {label}")
+    if not inputs:
+        print("  none found")
+    print("Paired wearables:")
+    for w in paired:
+        state = (
+            f"revoked {w['revoked']}" if w["revoked"] else f"last seen {w['last_seen'] or 'never'}"
+        )
+        print(f"  {w['name']}  ({w['id']}, paired {w['paired']}, {state})")
+    if not paired:
+        print("  none (earmark pair --name NAME)")
+    return 0
+
+
+def cmd_wearable(args) -> int:
+    import signal
+    import threading
+
+    from daemon.sources.microphone import Microphone
+    from daemon.wearable_client import Credentials, OfflineBuffer, WearableClient, pair
+
+    paths = _paths()
+    _setup_logging(args.debug)
+    credentials_path = paths.config_dir / "wearable-client.json"
+    if args.code:
+        name = pair(args.server, args.code, credentials_path, cafile=args.cafile)
+        print(f"earmark: paired with {args.server} as {name!r}", flush=True)
+    credentials = Credentials.load(credentials_path)
+    if credentials is None or credentials.server.rstrip("/") != args.server.rstrip("/"):
+        raise EarmarkError(
+            f"this device is not paired with {args.server}; run `earmark pair --name NAME` "
+            "where the daemon runs and pass the code here with --code"
+        )
+    client = WearableClient(
+        credentials, OfflineBuffer(paths.data_dir / "wearable-buffer"), cafile=args.cafile
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    client.run(Microphone(args.device), stop)
     return 0
 
 
@@ -593,6 +716,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("action", choices=["enable", "disable", "status"])
     p.add_argument("--headless", action="store_true", help="Linux: a systemd user unit, no tray")
+
+    p = add("pair", cmd_pair, "pair a network wearable: show a one-time code", json_flag=True)
+    p.add_argument("--name", required=True, help="what to call the device (its source name)")
+    p.add_argument("--profile", metavar="NAME", help="file its audio here (default: the active)")
+
+    p = add(
+        "devices",
+        cmd_devices,
+        "list input devices and paired wearables, or revoke a wearable",
+        json_flag=True,
+    )
+    p.add_argument("action", nargs="?", choices=["list", "revoke"], default="list")
+    p.add_argument("name", nargs="?", metavar="NAME", help="the wearable to revoke")
+
+    p = add(
+        "wearable",
+        cmd_wearable,
+        "be a wearable: stream this machine's microphone to a daemon, buffering when away",
+    )
+    p.add_argument("--server", required=True, metavar="URL", help="the daemon, http://HOST:PORT")
+    p.add_argument("--code", metavar="CODE", help="pair first with the code `earmark pair` shows")
+    p.add_argument("--device", metavar="NAME", help="input device: a name substring or index")
+    p.add_argument("--cafile", metavar="PEM", help="trust this certificate (a TLS daemon's own)")
 
     p = add("profile", cmd_profile, "list, show, check or use profiles", json_flag=True)
     p.add_argument("action", choices=["list", "show", "check", "use"])

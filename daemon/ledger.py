@@ -23,18 +23,28 @@ GAP = "gap"
 
 
 class CaptureLedger:
-    """Writes state changes of one daemon run into the store."""
+    """Writes state changes of one daemon run into the store.
+
+    Each input heard at the same time (the microphone, each streaming wearable) keeps its own
+    track: a change on one track opens a span there and leaves the others as they are.
+    """
 
     def __init__(self, store: Store, *, pid: int, now: float | None = None):
-        self.store = store
         self.run_id = store.begin_run(pid, time.time() if now is None else now)
-        self._span: int | None = None
-        self._current: tuple[str, str | None, str | None] | None = None
-        self._pending: tuple[tuple, float] | None = None
+        # Capture threads record here: they must never wait long on another process's lock.
+        self.store = Store(store.path, busy_timeout_s=0.25)
+        self._tracks: dict[str, _Track] = {}
         self._warned = False
         self._lock = threading.Lock()
 
-    def record(self, state: str, *, source: str | None = None, reason: str | None = None) -> None:
+    def record(
+        self,
+        state: str,
+        *,
+        source: str | None = None,
+        reason: str | None = None,
+        track: str = "capture",
+    ) -> None:
         """Note what capture is doing now; only a change opens a new span.
 
         If the store cannot be written (a full disk), the change is retried on the next call
@@ -42,38 +52,52 @@ class CaptureLedger:
         """
         key = (state, source, reason)
         with self._lock:
-            if key == self._current:
+            t = self._tracks.setdefault(track, _Track())
+            if key == t.current:
                 return
-            if self._pending is None or self._pending[0] != key:
-                self._pending = (key, time.time())
+            if t.pending is None or t.pending[0] != key:
+                t.pending = (key, time.time())
             try:
-                self._span = self.store.open_span(
+                t.span = self.store.open_span(
                     run_id=self.run_id,
                     state=state,
                     source=source,
                     reason=reason,
-                    now=self._pending[1],
-                    previous=self._span,
+                    now=t.pending[1],
+                    previous=t.span,
                 )
             except sqlite3.OperationalError as exc:
                 if not self._warned:
                     log.warning("capture ledger cannot be written yet: %s", exc)
                     self._warned = True
                 return
-            self._current, self._pending, self._warned = key, None, False
+            t.current, t.pending, self._warned = key, None, False
 
     def beat(self) -> None:
         with self._lock:
             try:
-                self.store.heartbeat(self.run_id, time.time(), self._span)
+                for span in [t.span for t in self._tracks.values()] or [None]:
+                    self.store.heartbeat(self.run_id, time.time(), span)
             except sqlite3.OperationalError as exc:  # busy store: the next beat catches up
                 log.warning("capture ledger heartbeat skipped: %s", exc)
 
     def close(self) -> None:
+        """End the run; waits for the store as long as any writer would (this is the last word)."""
         with self._lock:
-            self.store.end_run(self.run_id, time.time(), self._span)
-            self._span = None
-            self._current = None
+            store = Store(self.store.path)
+            now = time.time()
+            for span in [t.span for t in self._tracks.values()] or [None]:
+                store.end_run(self.run_id, now, span)
+            store.close()
+            self.store.close()
+            self._tracks.clear()
+
+
+class _Track:
+    def __init__(self):
+        self.span: int | None = None
+        self.current: tuple[str, str | None, str | None] | None = None
+        self.pending: tuple[tuple, float] | None = None
 
 
 def minutes(store: Store, since: float, until: float) -> list[dict]:
@@ -85,6 +109,14 @@ def minutes(store: Store, since: float, until: float) -> list[dict]:
         end = start + 60
         listening: dict[str, float] = {}
         gaps: dict[str, float] = {}
+        switches = [
+            {"at": span.start, "to": span.source, "why": span.reason}
+            for span in spans
+            if span.state == LISTENING
+            and span.reason
+            and span.reason.startswith("switched")
+            and start <= span.start < end
+        ]
         for span in spans:
             overlap = min(end, span.end) - max(start, span.start)
             if overlap <= 0:
@@ -101,6 +133,7 @@ def minutes(store: Store, since: float, until: float) -> list[dict]:
                     "listening": {k: round(v, 1) for k, v in listening.items()},
                     "gaps": {k: round(v, 1) for k, v in gaps.items()},
                     "speech": {k: round(v, 1) for k, v in heard.items()},
+                    "switches": switches,
                 }
             )
     return rows

@@ -24,11 +24,13 @@ from pathlib import Path
 from daemon.errors import SpoolFull
 from daemon.forgetting import Forgetter
 from daemon.ledger import GAP, LISTENING, CaptureLedger
+from daemon.overlap import same_speech
 from daemon.profiles import Profile, Redaction, Transcription
 from daemon.redaction import Redactor
 from daemon.search import SearchIndex
 from daemon.segmenter import Segmenter, Utterance
 from daemon.sources.base import ENDED, WAITING, Source
+from daemon.sources.file import IMPORTED
 from daemon.spool import SpeechJournal, Spool, SpooledUtterance
 from daemon.store import NewSegment, Store
 from daemon.transcriber import Transcriber
@@ -54,11 +56,16 @@ class CaptureStage:
         profile: Callable[[], str],
         on_spooled: Callable[[SpooledUtterance], None] = lambda item: None,
         ledger: CaptureLedger | None = None,
+        ledger_track: str = "capture",
         journal: SpeechJournal | None = None,
         halted: Callable[[], str | None] = lambda: None,
         forgetter: Forgetter | None = None,
+        uid_for: Callable[[float], str] | None = None,
+        already_stored: Callable[[str], bool] = lambda uid: False,
     ):
         self.source = source
+        self.uid_for = uid_for  # names utterances by their start, so a redo spools none twice
+        self.already_stored = already_stored
         self._next_source: Source | None = None
         self.halted = halted
         self.forgetter = forgetter
@@ -67,6 +74,7 @@ class CaptureStage:
         self.profile = profile
         self.on_spooled = on_spooled
         self.ledger = ledger
+        self.ledger_track = ledger_track
         self.journal = journal
         self.error: str | None = None
         self.disk_full = False
@@ -132,7 +140,9 @@ class CaptureStage:
                         self.source.stop()
                         hearing = False
                     if self.ledger is not None:
-                        self.ledger.record(GAP, source=self.source.name, reason=halt)
+                        self.ledger.record(
+                            GAP, source=self.source.name, reason=halt, track=self.ledger_track
+                        )
                     self._stop.wait(0.2)
                     continue
                 if not hearing:
@@ -190,13 +200,23 @@ class CaptureStage:
         if self.ledger is None:
             return
         if self.disk_full:
-            self.ledger.record(GAP, source=self.source.name, reason="disk full")
+            self.ledger.record(
+                GAP, source=self.source.name, reason="disk full", track=self.ledger_track
+            )
         elif self.source.state == WAITING:
             self.ledger.record(
-                GAP, source=self.source.name, reason=self.source.reason or "device lost"
+                GAP,
+                source=self.source.name,
+                reason=self.source.reason or "device lost",
+                track=self.ledger_track,
             )
         else:
-            self.ledger.record(LISTENING, source=self.source.name)
+            self.ledger.record(
+                LISTENING,
+                source=self.source.name,
+                reason=getattr(self.source, "switch_note", None),
+                track=self.ledger_track,
+            )
 
     def _spool_all(self, utterances: list[Utterance]) -> None:
         for utterance in utterances:
@@ -210,13 +230,18 @@ class CaptureStage:
         ):
             return True  # the user asked to forget it while it was being heard
         journaled = self.journal is not None and self.journal.start == utterance.start
+        uid = self.journal.uid if journaled else None
+        if self.uid_for is not None:
+            uid = self.uid_for(utterance.start)
+            if self.already_stored(uid):
+                return True
         try:
             item = self.spool.put(
                 profile=self.profile(),
                 source=utterance.source,
                 start=utterance.start,
                 samples=utterance.samples,
-                uid=self.journal.uid if journaled else None,
+                uid=uid,
                 speech_end=utterance.speech_end or None,
             )
         except SpoolFull as exc:
@@ -279,6 +304,7 @@ class TranscribeStage:
         self.on_done = on_done
         self.error: str | None = None
         self.transcribed = 0
+        self.heard_twice = 0  # utterances two inputs heard, of which one transcript was kept
         self.latencies: deque[float] = deque(maxlen=1000)
         self.model_state = "not loaded"
         self._transcribers: dict[Transcription, Transcriber] = {}
@@ -381,6 +407,9 @@ class TranscribeStage:
             if self.forgetter is not None and self.forgetter.covers(item.start, item.end):
                 self.spool.remove(item)  # forgotten while it was being transcribed
                 return
+            if not self._keep_over_other_inputs(item, segments):
+                self.spool.remove(item)
+                return
             self._commit(
                 uid=item.uid,
                 profile=item.profile,
@@ -409,6 +438,42 @@ class TranscribeStage:
         self._heard_ends.append(item.speech_end or item.end)
         self.transcribed += 1
         self.on_done(item)
+
+    def _keep_over_other_inputs(self, item: SpooledUtterance, segments: list) -> bool:
+        """When another input already stored this same speech, keep the more confident
+        transcript: False drops this one; True keeps it (having deleted the other)."""
+        if item.source.startswith(IMPORTED):
+            return True  # a file imported is kept as asked, even twice
+        text = " ".join(s.text for s in segments)
+        others = self.store.heard_alongside(
+            profile=item.profile, start=item.start - 1.0, end=item.end + 1.0, source=item.source
+        )
+        if not others or not segments:
+            return True
+        span = (min(u.start for u, _, _ in others), max(u.end for u, _, _ in others))
+        joined = " ".join(t for _, t, _ in others)
+        if not same_speech((item.start, item.end), text, span, joined):
+            return True
+        self.heard_twice += 1
+        mine = sum(s.avg_logprob for s in segments) / len(segments)
+        theirs = sum(p for _, _, p in others) / len(others)
+        kept = others[0][0].source if theirs >= mine else item.source
+        log.info(
+            "%s and %s heard the same speech at %s; keeping %s's transcript",
+            item.source,
+            others[0][0].source,
+            time.strftime("%H:%M:%S", time.localtime(item.start)),
+            kept,
+        )
+        if theirs >= mine:
+            return False
+        for utterance, _, _ in others:
+            removed = self.store.remove_utterance(utterance.id)
+            for profile, ids in removed.segment_ids.items():
+                self._indexes.setdefault(profile, SearchIndex(self.index_root, profile)).delete(ids)
+            for path in removed.audio_paths:
+                Path(path).unlink(missing_ok=True)
+        return True
 
     def _redact(self, segments: list, settings: Redaction) -> tuple[list, bool]:
         """The profile's redaction applied to text and words; and whether anything was hidden."""

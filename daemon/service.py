@@ -35,10 +35,14 @@ from daemon.schedule import ExportLog, parse_schedule
 from daemon.search import SearchIndex, search_profiles
 from daemon.segmenter import Segmenter
 from daemon.sources.base import LISTENING
-from daemon.sources.microphone import Microphone, input_device_present
+from daemon.sources.microphone import input_device_present
+from daemon.sources.preferred import PreferredInput
 from daemon.spool import SpeechJournal, Spool, recover_journals
-from daemon.store import Store
+from daemon.store import PairedWearable, Store
 from daemon.transcriber import model_label
+from daemon.wearable_auth import CODE_LIFETIME_S, PairingCodes
+from daemon.wearable_listener import ListenerSettings, WearableListener, load_listener_settings
+from daemon.wearables import WearableAudio
 
 if TYPE_CHECKING:
     from daemon.desktop import Desktop
@@ -174,7 +178,7 @@ class Daemon:
             on_done=self._has_data,
         )
         self.capture = CaptureStage(
-            source=Microphone(self._device_for(self.profile)),
+            source=PreferredInput(self._inputs_for(self.profile)),
             segmenter=Segmenter(self.profile.segmentation),
             spool=self.spool,
             profile=lambda: self.profile.name,
@@ -183,6 +187,30 @@ class Daemon:
             journal=SpeechJournal(self.spool, owner=f"daemon-{os.getpid()}"),
             halted=lambda: self.recording_state.halt_reason(),
             forgetter=self.forgetter,
+        )
+        self.pairing = PairingCodes()
+        self.wearables = WearableAudio(
+            store=self.store,
+            spool=self.spool,
+            inbox=self.paths.data_dir / "uploads",
+            ledger=self.ledger,
+            forgetter=self.forgetter,
+            profile_for=self._profile_of_wearable,
+            halted=lambda: self.recording_state.halt_reason(),
+            on_spooled=self.transcribe.wake,
+        )
+        self.listener = WearableListener(
+            self._listener_settings(),
+            store=self.store,
+            pairing=self.pairing,
+            hear=self.wearables.hear,
+            receive=self.wearables.receive,
+            status=lambda w: {
+                "name": w.name,
+                "profile": self._profile_of_wearable(w).name,
+                "time": time.time(),
+                "state": self.state(),
+            },
         )
         self.control = control.ControlServer(
             self.paths.control_socket,
@@ -197,11 +225,14 @@ class Daemon:
                 "forget": lambda m: {"forgotten": self.forget(float(m["seconds"]))},
                 "conversation": self._conversation,
                 "export": self._export,
+                "pair": self._pair,
             },
         )
         self._install_signals()
         self.transcribe.start()  # drains whatever a crash left in the spool
         self.capture.start()  # recording starts at once, even while the model loads
+        self.wearables.start()
+        self.listener.start()
         self.control.start()
         threading.Thread(target=self._warm_search, name="earmark-warm", daemon=True).start()
         if self.desktop_factory is not None:
@@ -235,7 +266,9 @@ class Daemon:
         if self.desktop is not None:
             self.desktop.stop()
         self.control.stop()
+        self.listener.stop()
         self.capture.stop()
+        self.wearables.stop()
         self.ledger.record("gap", reason="stopping")
         self.transcribe.stop(drain_s=_DRAIN_ON_STOP_S)
         self.transcribe.close()
@@ -262,20 +295,61 @@ class Daemon:
         log.info("recording state: %s", state.halt_reason() or "recording")
         return self.status()
 
-    def _device_for(self, profile: Profile) -> str | None:
-        """The input a profile listens to: `microphone` is the one `earmark run` was given."""
-        first = profile.sources[0] if profile.sources else "microphone"
-        return self.device if first == "microphone" else first
+    def _inputs_for(self, profile: Profile) -> list[str | None]:
+        """A profile's inputs in order of preference; `microphone` is the one `run` was given."""
+        names = profile.sources or ("microphone",)
+        return [self.device if name == "microphone" else name for name in names]
 
     def use_profile(self, name: str, *, by_hand: bool = False) -> dict:
         """File what is heard from now on under another profile, from its own input."""
         profile = self.profile_for(name)
-        if self._device_for(profile) != self._device_for(self.profile):
-            self.capture.switch_source(Microphone(self._device_for(profile)))
+        if self._inputs_for(profile) != self._inputs_for(self.profile):
+            self.capture.switch_source(PreferredInput(self._inputs_for(profile)))
         self.profile = profile
         if by_hand:
             self._chosen_by_hand = name  # what returns when activation rules stop holding
         return self._changed(self.recording_state.using(name))
+
+    def _listener_settings(self) -> ListenerSettings:
+        try:
+            return load_listener_settings(self.paths.config_dir / "wearable.yaml")
+        except EarmarkError as exc:
+            log.warning("%s; wearables connect on the default loopback address", exc)
+            return ListenerSettings()
+
+    def _profile_of_wearable(self, wearable: PairedWearable) -> Profile:
+        """The profile a device was paired for, or the active one."""
+        if wearable.profile:
+            try:
+                return self.profile_for(wearable.profile)
+            except EarmarkError as exc:
+                log.warning("%s; filing %s under %s", exc, wearable.name, self.profile.name)
+        return self.profile
+
+    def _pair(self, message: dict) -> dict:
+        """A one-time code a new wearable trades for its credentials."""
+        name = str(message.get("name", "")).strip()
+        if not name or len(name) > 40 or not all(c.isalnum() or c in " -_." for c in name):
+            raise EarmarkError(
+                f"device name {name!r}: expected 1 to 40 letters, digits, spaces, - _ or ."
+            )
+        taken = [w for w in self.store.wearables() if w.name == name and w.revoked is None]
+        if taken:
+            raise EarmarkError(
+                f"a device named {name!r} is already paired; revoke it first "
+                f"(earmark devices revoke {name!r}) or choose another name"
+            )
+        profile = message.get("profile")
+        if profile:
+            self.profile_for(str(profile))  # it must load
+        if self.listener.url is None:
+            raise EarmarkError(self.listener.error or "the wearable listener is not running")
+        return {
+            "code": self.pairing.issue(name, profile),
+            "expires": time.time() + CODE_LIFETIME_S,
+            "url": self.listener.url,
+            "name": name,
+        }
 
     def _has_data(self, item) -> None:
         if item.profile not in self._profiles_with_data:
@@ -460,6 +534,8 @@ class Daemon:
             "source": source.name,
             "source_state": source.state,
             "source_reason": source.reason,
+            "inputs": source.inputs() if isinstance(source, PreferredInput) else [],
+            "switches": list(getattr(source, "switches", [])),
             "backlog": len(self.spool),
             "profiles": self.profile_names(),
             "model": model_label(self.profile.transcription),
@@ -475,4 +551,11 @@ class Daemon:
             "latency_p50_s": latencies[len(latencies) // 2] if latencies else None,
             "latency_p95_s": latencies[int(len(latencies) * 0.95)] if latencies else None,
             "error": self.capture.error or self.transcribe.error,
+            "heard_twice": self.transcribe.heard_twice,
+            "wearables": {
+                "url": self.listener.url,
+                "error": self.listener.error,
+                "streams": self.wearables.status(),
+                "uploads_spooled": self.wearables.uploads_spooled,
+            },
         }

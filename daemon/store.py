@@ -8,6 +8,7 @@ before any migration runs, and no migration drops or rewrites a transcript.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -26,6 +27,8 @@ __all__ = [
     "Forgotten",
     "NewSegment",
     "CaptureSpan",
+    "PairedWearable",
+    "WearableUpload",
     "MIGRATIONS",
 ]
 
@@ -98,6 +101,37 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        3,
+        "paired wearables, the request nonces they used and the recordings they uploaded",
+        """
+        CREATE TABLE wearables (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            secret BLOB NOT NULL,
+            profile TEXT,
+            paired REAL NOT NULL,
+            last_seen REAL,
+            revoked REAL
+        );
+        CREATE TABLE wearable_nonces (
+            device_id TEXT NOT NULL,
+            nonce TEXT NOT NULL,
+            at REAL NOT NULL,
+            PRIMARY KEY (device_id, nonce)
+        );
+        CREATE INDEX wearable_nonces_at ON wearable_nonces (at);
+        CREATE TABLE wearable_uploads (
+            device_id TEXT NOT NULL,
+            upload_id TEXT NOT NULL,
+            recorded_at REAL NOT NULL,
+            seconds REAL NOT NULL,
+            received REAL NOT NULL,
+            done REAL,
+            PRIMARY KEY (device_id, upload_id)
+        );
+        """,
+    ),
 ]
 
 
@@ -156,6 +190,31 @@ class Forgotten:
 
 
 @dataclass(frozen=True)
+class PairedWearable:
+    """A network wearable that traded a pairing code for its id and secret."""
+
+    id: str
+    name: str
+    secret: bytes
+    profile: str | None
+    paired: float
+    last_seen: float | None
+    revoked: float | None
+
+
+@dataclass(frozen=True)
+class WearableUpload:
+    """A recording a wearable made while away, received whole and kept until it is spooled."""
+
+    device_id: str
+    upload_id: str
+    recorded_at: float
+    seconds: float
+    received: float
+    done: float | None
+
+
+@dataclass(frozen=True)
 class CaptureSpan:
     """One stretch of the capture ledger: listening to a source, or a gap with its reason."""
 
@@ -176,8 +235,9 @@ _SEGMENT_COLUMNS = (
 class Store:
     """One SQLite database; safe to use from several threads and processes."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, busy_timeout_s: float = 30.0):
         self.path = path
+        self.busy_timeout_s = busy_timeout_s  # how long a write waits for another's lock
         self._local = threading.local()
         self._migrate()
 
@@ -186,7 +246,7 @@ class Store:
     def _connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
@@ -385,11 +445,18 @@ class Store:
         """Delete every utterance heard (even partly) between since and until, in one profile
         or in all of them."""
         where = "end > ? AND start < ?" + (" AND profile = ?" if profile else "")
-        args = (since, until, profile) if profile else (since, until)
+        return self._delete_utterances(
+            where, (since, until, profile) if profile else (since, until)
+        )
+
+    def remove_utterance(self, utterance_id: int) -> Forgotten:
+        """Delete one utterance and its segments."""
+        return self._delete_utterances("id = ?", (utterance_id,))
+
+    def _delete_utterances(self, where: str, args: tuple) -> Forgotten:
         with self._transaction() as tx:
             overlap = f"FROM utterances WHERE {where}"
             rows = tx.execute(f"SELECT id, audio_path {overlap}", args).fetchall()
-            ids = [r["id"] for r in rows]
             segment_ids: dict[str, list[int]] = {}
             for r in tx.execute(
                 f"SELECT id, profile FROM segments WHERE utterance_id IN (SELECT id {overlap})",
@@ -405,10 +472,32 @@ class Store:
                 )
             tx.execute(f"DELETE {overlap}", args)  # segments go with them (cascade)
         return Forgotten(
-            utterances=len(ids),
+            utterances=len(rows),
             segment_ids=segment_ids,
             audio_paths=[r["audio_path"] for r in rows if r["audio_path"]],
         )
+
+    def heard_alongside(
+        self, *, profile: str, start: float, end: float, source: str
+    ) -> list[tuple[StoredUtterance, str, float]]:
+        """Utterances of a profile heard live by other sources (imports left out) that overlap
+        a time span, each with its text and mean avg_logprob (for telling one conversation
+        heard twice)."""
+        rows = self._connect().execute(
+            "SELECT u.id, u.uid, u.profile, u.source, u.start, u.end, u.audio_path, "
+            "group_concat(s.text, ' ') AS text, avg(s.avg_logprob) AS logprob "
+            "FROM utterances u JOIN segments s ON s.utterance_id = u.id "
+            "WHERE u.profile = ? AND u.source != ? AND u.source NOT LIKE 'file:%' "
+            "AND u.end > ? AND u.start < ? "
+            "GROUP BY u.id ORDER BY u.start",
+            (profile, source, start, end),
+        )
+        found = []
+        for r in rows:
+            row = dict(r)
+            text, logprob = row.pop("text"), row.pop("logprob")
+            found.append((StoredUtterance(**row), text or "", float(logprob)))
+        return found
 
     def drop_audio(self, profile: str, before: float) -> list[str]:
         """Let go of a profile's audio heard before a time; returns the files to delete."""
@@ -537,3 +626,86 @@ class Store:
             (end, start, start, end),
         )
         return [(r[0], float(r[1])) for r in rows]
+
+    # -- paired wearables -----------------------------------------------------------------
+
+    def add_wearable(self, wearable: PairedWearable) -> None:
+        with self._transaction() as tx:
+            tx.execute(
+                "INSERT INTO wearables (id, name, secret, profile, paired, last_seen, revoked) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                dataclasses.astuple(wearable),
+            )
+
+    def wearables(self) -> list[PairedWearable]:
+        rows = self._connect().execute(
+            "SELECT id, name, secret, profile, paired, last_seen, revoked FROM wearables "
+            "ORDER BY paired"
+        )
+        return [PairedWearable(**dict(r)) for r in rows]
+
+    def wearable(self, device_id: str) -> PairedWearable | None:
+        return next((w for w in self.wearables() if w.id == device_id), None)
+
+    def revoke_wearable(self, name: str, now: float) -> int:
+        """Revoke every paired (not yet revoked) wearable of that name; returns how many."""
+        with self._transaction() as tx:
+            cur = tx.execute(
+                "UPDATE wearables SET revoked = ? WHERE name = ? AND revoked IS NULL", (now, name)
+            )
+            return cur.rowcount
+
+    def use_nonce(self, device_id: str, nonce: str, now: float, *, forget_before: float) -> bool:
+        """Record a request nonce; False if the device used it before (a replay)."""
+        with self._transaction() as tx:
+            tx.execute("DELETE FROM wearable_nonces WHERE at < ?", (forget_before,))
+            try:
+                tx.execute(
+                    "INSERT INTO wearable_nonces (device_id, nonce, at) VALUES (?, ?, ?)",
+                    (device_id, nonce, now),
+                )
+            except sqlite3.IntegrityError:
+                return False
+            tx.execute("UPDATE wearables SET last_seen = ? WHERE id = ?", (now, device_id))
+        return True
+
+    def upload(self, device_id: str, upload_id: str) -> WearableUpload | None:
+        row = (
+            self._connect()
+            .execute(
+                "SELECT device_id, upload_id, recorded_at, seconds, received, done "
+                "FROM wearable_uploads WHERE device_id = ? AND upload_id = ?",
+                (device_id, upload_id),
+            )
+            .fetchone()
+        )
+        return WearableUpload(**dict(row)) if row else None
+
+    def add_upload(self, upload: WearableUpload) -> None:
+        with self._transaction() as tx:
+            tx.execute(
+                "INSERT OR IGNORE INTO wearable_uploads "
+                "(device_id, upload_id, recorded_at, seconds, received, done) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                dataclasses.astuple(upload),
+            )
+
+    def pending_uploads(self) -> list[WearableUpload]:
+        rows = self._connect().execute(
+            "SELECT device_id, upload_id, recorded_at, seconds, received, done "
+            "FROM wearable_uploads WHERE done IS NULL ORDER BY recorded_at"
+        )
+        return [WearableUpload(**dict(r)) for r in rows]
+
+    def finish_upload(self, upload: WearableUpload, source: str, now: float) -> None:
+        """Mark an upload spooled, and enter what it heard in the capture ledger."""
+        with self._transaction() as tx:
+            tx.execute(
+                "UPDATE wearable_uploads SET done = ? WHERE device_id = ? AND upload_id = ?",
+                (now, upload.device_id, upload.upload_id),
+            )
+            tx.execute(
+                "INSERT INTO capture_spans (run_id, state, source, reason, start, end) "
+                "VALUES (NULL, 'listening', ?, 'synced later', ?, ?)",
+                (source, upload.recorded_at, upload.recorded_at + upload.seconds),
+            )

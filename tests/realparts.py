@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-import wave
+from collections.abc import Callable
 from pathlib import Path
 
 EARMARK = [sys.executable, "-m", "daemon"]
@@ -94,6 +94,7 @@ class Pulse:
         return {**os.environ, **self.vars}
 
     def start(self) -> None:
+        self._hums: list[subprocess.Popen] = []
         subprocess.run(
             [
                 "pulseaudio",
@@ -113,17 +114,46 @@ class Pulse:
             if time.monotonic() > deadline:
                 raise RuntimeError("PulseAudio did not start")
             time.sleep(0.1)
-        # A fresh null sink's monitor delivers nothing to the first recording stream until
-        # something has played into the sink; play a moment of silence to wake it.
-        silence = self.runtime / "wake.wav"
-        with wave.open(str(silence), "wb") as f:
-            f.setnchannels(1)
-            f.setsampwidth(2)
-            f.setframerate(16000)
-            f.writeframes(b"\0\0" * 3200)
-        self.play(silence)
+        self.hum("earmark_test")
+
+    def hum(self, sink: str) -> list[subprocess.Popen]:
+        """Play a faint hiss (about -70 dBFS) into a sink until `quiet` is called.
+
+        A null sink's monitor is digital silence when nothing plays, and a real microphone never
+        is: Earmark treats an input delivering only zeros for 10 s as lost. The hiss makes the
+        test microphone sound like a real one (far below what the speech detector hears).
+        """
+        sox = "sox -q -n -r 16000 -b 16 -c 1 -e signed-integer -t raw - synth whitenoise vol 0.0003"
+        noise = subprocess.Popen(sox.split(), stdout=subprocess.PIPE)
+        player = subprocess.Popen(
+            ["pacat", "--playback", "--raw", "--format=s16le", "--rate=16000", "--channels=1"]
+            + [f"--device={sink}", "--latency-msec=100"],
+            stdin=noise.stdout,
+            env=self.env,
+        )
+        noise.stdout.close()
+        self._hums += [player, noise]
+        return [player, noise]
+
+    @staticmethod
+    def quiet(hum: list[subprocess.Popen]) -> None:
+        for process in hum:
+            process.kill()
+            process.wait()
+
+    def plug(self, name: str, *, hum: bool = True) -> Callable[[], None]:
+        """A new input device (a null sink, humming like a microphone); returns its unplug."""
+        module = self.load_sink(name)
+        playing = self.hum(name) if hum else []
+
+        def unplug() -> None:
+            self.quiet(playing)
+            self.unload(module)
+
+        return unplug
 
     def stop(self) -> None:
+        self.quiet(self._hums)
         subprocess.run(["pulseaudio", "--kill"], env=self.env, capture_output=True)
 
     def pactl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -11,9 +11,10 @@ from daemon.errors import ImportFailed
 from daemon.sources.base import ENDED, LISTENING, AudioBlock, Source
 from daemon.spool import SAMPLE_RATE
 
-__all__ = ["FileSource", "decode_file"]
+__all__ = ["FileSource", "IMPORTED", "decode_file"]
 
 _BLOCK = SAMPLE_RATE // 10
+IMPORTED = "file:"  # how the source of an imported recording begins
 
 
 def decode_file(path: Path) -> np.ndarray:
@@ -60,7 +61,7 @@ class FileSource(Source):
         self.duration = len(self.samples) / SAMPLE_RATE
         # A recorder writes its file until the end, so the modification time is the end.
         self.start_time = start if start is not None else os.stat(path).st_mtime - self.duration
-        self.name = name or f"file:{path.name}"
+        self.name = name or f"{IMPORTED}{path.name}"
         self.state = LISTENING
         self._offset = 0
 

@@ -7,6 +7,9 @@ and records it through the `pulse` device. The audio callback never blocks: it c
 into a bounded queue and drops (and counts) blocks only if the reader has fallen 10 s behind.
 When no audio arrives for 2 s, or a pinned source disappears, the device counts as lost; the
 supervisor then retries with backoff until it is back, and the source reports WAITING meanwhile.
+A device that delivers nothing but zeros for 10 s (a Bluetooth headset whose link broke often
+does) counts as lost too, not as silence: it reports WAITING with that reason while its blocks
+still flow, so it is listening again the moment real sound returns.
 """
 
 from __future__ import annotations
@@ -31,8 +34,10 @@ __all__ = ["Microphone", "list_input_devices", "pulse_sources"]
 log = logging.getLogger(__name__)
 
 _SILENT_STREAM_S = 2.0
+_ZEROS_LOST_S = 10.0
 _BACKOFF_S = (0.5, 1.0, 2.0, 3.0)
-_PULSE_CHECK_S = 1.0
+_PULSE_CHECK_S = 0.5
+_USER_PULSE_SOURCE = os.environ.get("PULSE_SOURCE")  # the user's own default input, if set
 
 
 def pulse_sources() -> list[tuple[str, str]]:
@@ -104,6 +109,8 @@ class Microphone(Source):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_audio = 0.0
+        self._last_sound = 0.0
+        self.only_zeros = False
         self._rate = SAMPLE_RATE
         self._resampler = None
         self._pinned_pulse: str | None = None
@@ -141,6 +148,10 @@ class Microphone(Source):
         import sounddevice as sd
 
         self._pinned_pulse = None
+        if _USER_PULSE_SOURCE is None:
+            os.environ.pop("PULSE_SOURCE", None)
+        else:
+            os.environ["PULSE_SOURCE"] = _USER_PULSE_SOURCE
         if self.device is None:
             info = sd.query_devices(kind="input")
             return None, self._pick_rate(None, info), "microphone"
@@ -226,19 +237,23 @@ class Microphone(Source):
                 self._refresh_devices()
                 continue
             attempt = 0
-            self._last_audio = time.monotonic()
+            self._last_audio = self._last_sound = time.monotonic()
+            self.only_zeros = False
             self.name = label
             self.state, self.reason = LISTENING, None
             log.info("listening on %s at %d Hz", label, rate)
             lost = self._watch()
+            if lost:  # said before closing, which a vanished device can slow down
+                self._waiting(f"waiting for microphone: {lost}")
             self._close(stream)
             if lost:
-                self._waiting(f"waiting for microphone: {lost}")
                 self._refresh_devices()
 
     def _callback_for(self, label: str, rate: int):
         def callback(indata, frames, time_info, status):
             self._last_audio = time.monotonic()
+            if indata.any():
+                self._last_sound = self._last_audio
             block = AudioBlock(
                 start=time.time() - frames / rate, samples=indata[:, 0].copy(), source=label
             )
@@ -256,6 +271,14 @@ class Microphone(Source):
             now = time.monotonic()
             if now - self._last_audio > _SILENT_STREAM_S:
                 return f"{self.name} delivered no audio for {_SILENT_STREAM_S:.0f} s"
+            zeros = now - self._last_sound > _ZEROS_LOST_S
+            if zeros != self.only_zeros:
+                self.only_zeros = zeros
+                if zeros:
+                    self._waiting(f"{self.name} delivered only zeros for {_ZEROS_LOST_S:.0f} s")
+                else:
+                    log.info("%s delivers sound again", self.name)
+                    self.state, self.reason = LISTENING, None
             if self._pinned_pulse and now >= next_pulse_check:
                 next_pulse_check = now + _PULSE_CHECK_S
                 if self._pinned_pulse not in {n for n, _ in pulse_sources()}:

@@ -1,0 +1,214 @@
+"""The daemon's side of network wearables: live streams and recordings synced later.
+
+Each streaming device gets a capture stage of its own (its own segmenter, journal and ledger
+track) feeding the one spool, so its speech takes the same path as the microphone's, with the
+device's name as the source. A recording made while the device was away is first kept whole on
+disk and entered in the store under its upload id, and only then acknowledged; a worker cuts
+it into utterances afterwards. A retried upload is recognised by its id and never stored twice;
+a crash while cutting is finished on the next start (its utterances are named after the upload
+and their place in it, so none is spooled twice either).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import queue
+import threading
+import time
+import wave
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from daemon.forgetting import Forgetter
+from daemon.ledger import CaptureLedger
+from daemon.pipeline import CaptureStage
+from daemon.profiles import Profile
+from daemon.segmenter import Segmenter
+from daemon.sources.file import FileSource
+from daemon.sources.wearable import Wearable
+from daemon.spool import SAMPLE_RATE, SpeechJournal, Spool, SpooledUtterance
+from daemon.store import PairedWearable, Store, WearableUpload
+from daemon.wearable_listener import RequestRejected
+
+__all__ = ["WearableAudio"]
+
+log = logging.getLogger(__name__)
+
+_UPLOAD_CHECK_S = 2.0
+
+
+class WearableAudio:
+    """Takes verified audio from the listener into the pipeline."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        spool: Spool,
+        inbox: Path,
+        ledger: CaptureLedger,
+        forgetter: Forgetter,
+        profile_for: Callable[[PairedWearable], Profile],
+        halted: Callable[[], str | None],
+        on_spooled: Callable[[SpooledUtterance], None],
+    ):
+        self.store = store
+        self.spool = spool
+        self.inbox = inbox
+        self.ledger = ledger
+        self.forgetter = forgetter
+        self.profile_for = profile_for
+        self.halted = halted
+        self.on_spooled = on_spooled
+        self.captures: dict[str, CaptureStage] = {}
+        self.uploads_spooled = 0
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+        inbox.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    def start(self) -> None:
+        self._worker = threading.Thread(
+            target=self._spool_uploads, name="earmark-uploads", daemon=True
+        )
+        self._worker.start()
+
+    def stop(self) -> None:
+        """Stop every live capture (speech in progress is spooled) and the upload worker."""
+        self._stop.set()
+        self._wake.set()
+        with self._lock:
+            captures, self.captures = list(self.captures.values()), {}
+        for capture in captures:
+            capture.stop()
+        if self._worker is not None:
+            self._worker.join(timeout=30)
+
+    def status(self) -> list[dict]:
+        with self._lock:
+            captures = list(self.captures.values())
+        return [
+            {
+                "source": c.source.name,
+                "state": c.source.state,
+                "reason": c.source.reason,
+                "utterances_heard": c.utterances,
+            }
+            for c in captures
+        ]
+
+    # -- live ------------------------------------------------------------------------------
+
+    def hear(self, wearable: PairedWearable, start: float, samples: np.ndarray) -> dict:
+        halt = self.halted()
+        if halt is not None:  # paused or off: the user asked for nothing to be kept
+            return {"recording": False, "state": halt, "heard_s": 0.0}
+        capture = self._capture(wearable)
+        try:
+            heard = capture.source.push(start, samples)
+        except queue.Full:
+            raise RequestRejected(503, "the daemon is behind; keep the chunk and retry") from None
+        return {"recording": True, "heard_s": round(heard, 3)}
+
+    def _capture(self, wearable: PairedWearable) -> CaptureStage:
+        with self._lock:
+            capture = self.captures.get(wearable.id)
+            if capture is None or capture.source.name != wearable.name:
+                profile = self.profile_for(wearable)
+                capture = CaptureStage(
+                    source=Wearable(wearable.name),
+                    segmenter=Segmenter(profile.segmentation),
+                    spool=self.spool,
+                    profile=lambda w=wearable: self.profile_for(w).name,
+                    on_spooled=self.on_spooled,
+                    ledger=self.ledger,
+                    ledger_track=f"wearable {wearable.id}",
+                    journal=SpeechJournal(self.spool, owner=f"{wearable.id}-{os.getpid()}"),
+                    halted=self.halted,
+                    forgetter=self.forgetter,
+                )
+                capture.start()
+                self.captures[wearable.id] = capture
+            return capture
+
+    # -- recordings synced later -----------------------------------------------------------
+
+    def receive(
+        self, wearable: PairedWearable, upload_id: str, recorded_at: float, samples: np.ndarray
+    ) -> dict:
+        """Keep an uploaded recording durably, then acknowledge it; a repeat changes nothing."""
+        seconds = len(samples) / SAMPLE_RATE
+        if self.store.upload(wearable.id, upload_id) is not None:
+            return {"upload_id": upload_id, "stored": False, "already_received": True}
+        path = self._inbox_path(wearable.id, upload_id)
+        partial = path.with_suffix(".part")
+        with open(partial, "wb") as raw:
+            with wave.open(raw, "wb") as wav:
+                wav.setnchannels(1)
+                wav.setsampwidth(2)
+                wav.setframerate(SAMPLE_RATE)
+                wav.writeframes(samples.astype("<i2").tobytes())
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(partial, path)
+        self.store.add_upload(
+            WearableUpload(
+                device_id=wearable.id,
+                upload_id=upload_id,
+                recorded_at=recorded_at,
+                seconds=seconds,
+                received=time.time(),
+                done=None,
+            )
+        )
+        self._wake.set()
+        log.info(
+            "received %.0f s %s recorded at %s", seconds, wearable.name, time.ctime(recorded_at)
+        )
+        return {"upload_id": upload_id, "stored": True, "seconds": round(seconds, 3), "status": 201}
+
+    def _inbox_path(self, device_id: str, upload_id: str) -> Path:
+        return self.inbox / f"{device_id}--{upload_id}.wav"
+
+    def _spool_uploads(self) -> None:
+        while not self._stop.is_set():
+            for upload in self.store.pending_uploads():
+                if self._stop.is_set():
+                    return
+                try:
+                    self._spool_upload(upload)
+                except Exception:  # tried again at the next check; nothing is deleted
+                    log.exception("the upload %s could not be spooled yet", upload.upload_id)
+            self._wake.wait(_UPLOAD_CHECK_S)
+            self._wake.clear()
+
+    def _spool_upload(self, upload: WearableUpload) -> None:
+        wearable = self.store.wearable(upload.device_id)
+        if wearable is None:
+            raise RuntimeError(f"no paired device has the id {upload.device_id}")
+        path = self._inbox_path(upload.device_id, upload.upload_id)
+        name = wearable.name
+        profile = self.profile_for(wearable)
+        prefix = hashlib.sha256(f"{upload.device_id}/{upload.upload_id}".encode()).hexdigest()[:10]
+        capture = CaptureStage(
+            source=FileSource(path, start=upload.recorded_at, name=name),
+            segmenter=Segmenter(profile.segmentation),
+            spool=self.spool,
+            profile=lambda: profile.name,
+            on_spooled=self.on_spooled,
+            forgetter=self.forgetter,
+            uid_for=lambda start: f"{int(start * 1000):013d}-{prefix}",
+            already_stored=self.store.has_utterance,
+        )
+        capture.run_to_end()
+        if capture.error or capture.held_seconds:
+            raise RuntimeError(capture.error or "the disk is full")
+        self.store.finish_upload(upload, name, time.time())
+        path.unlink(missing_ok=True)
+        self.uploads_spooled += 1
+        log.info("spooled %d utterance(s) %s recorded while away", capture.utterances, name)

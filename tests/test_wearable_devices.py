@@ -1,0 +1,121 @@
+"""A wearable as an input device: capture follows it as it comes and goes, on real PulseAudio."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from realparts import earmark, earmark_json, wait_for_hits
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def walking_profile(earmark_home):
+    """A profile that prefers the lavalier when it is there, the laptop microphone otherwise."""
+    profiles = earmark_home / "config" / "profiles"
+    profiles.mkdir(parents=True)
+    (profiles / "walk.yaml").write_text(
+        "description: The lavalier when worn.\nsources: [earmark_lav, microphone]\n"
+    )
+
+
+def test_capture_follows_a_wearable_as_it_comes_and_goes(
+    pulse, daemon_factory, speak, walking_profile
+):
+    env = pulse.env
+    daemon = daemon_factory("--profile", "walk")
+    assert daemon.wait_recording()["source"] == "microphone"
+    pulse.play(speak("The concert starts at eight."))
+    assert wait_for_hits("concert", 1, env=env)[0]["source"] == "microphone"
+
+    unplug = pulse.plug("earmark_lav")  # the lavalier is switched on
+    try:
+        daemon.wait_for(
+            lambda s: s["source"] == "earmark_lav.monitor" and s["source_state"] == "listening",
+            timeout=10,
+            what="capture to move to the lavalier",
+        )
+        time.sleep(1)
+        pulse.play(speak("Photosynthesis is defined as the making of sugar."), sink="earmark_lav")
+        assert wait_for_hits("photosynthesis", 1, env=env)[0]["source"] == "earmark_lav.monitor"
+    finally:
+        unplugged_at = time.time()
+        unplug()  # ... and walks out of range
+    status = daemon.wait_for(
+        lambda s: s["source"] == "microphone" and s["source_state"] == "listening",
+        timeout=10,
+        what="capture to fall back to the laptop microphone",
+    )
+    fallback = status["switches"][-1]
+    assert fallback["to"] == "microphone" and "earmark_lav" in fallback["reason"]
+    assert fallback["at"] - unplugged_at <= 2.0, fallback
+    assert "switched:" in earmark("status", env=env).stdout
+    time.sleep(1)
+    pulse.play(speak("The second experiment failed again."))
+    assert wait_for_hits("experiment", 1, env=env)[0]["source"] == "microphone"
+
+    unplug = pulse.plug("earmark_lav")  # back in range
+    try:
+        daemon.wait_for(
+            lambda s: s["source"] == "earmark_lav.monitor" and s["source_state"] == "listening",
+            timeout=10,
+            what="capture to move back to the lavalier",
+        )
+        time.sleep(1)
+        pulse.play(speak("What if we remove the attention layers?"), sink="earmark_lav")
+        assert wait_for_hits("attention", 1, env=env)[0]["source"] == "earmark_lav.monitor"
+    finally:
+        unplug()
+
+    switches = [(s["from"], s["to"]) for s in daemon.status()["switches"]]
+    assert switches[:3] == [
+        ("microphone", "earmark_lav"),
+        ("earmark_lav.monitor", "microphone"),
+        ("microphone", "earmark_lav"),
+    ]
+    ledger = earmark_json("ledger", "--since", "10m", env=env)
+    heard_on = {source for row in ledger for source in row["listening"]}
+    assert {"microphone", "earmark_lav.monitor"} <= heard_on
+    notes = [f"{s['to']}: {s['why']}" for row in ledger for s in row["switches"]]
+    assert any(n.startswith("microphone: switched from earmark_lav") for n in notes), notes
+    assert any(n.startswith("earmark_lav.monitor: switched from microphone") for n in notes)
+    texts = [s["text"].lower() for s in earmark_json("transcripts", env=env)]
+    for word in ("concert", "photosynthesis", "experiment", "attention"):
+        assert sum(word in t for t in texts) == 1, texts  # each heard once, none lost
+    assert daemon.stop() == 0
+
+
+def test_an_input_delivering_only_zeros_counts_as_lost(
+    pulse, daemon_factory, speak, walking_profile
+):
+    env = pulse.env
+    daemon = daemon_factory("--profile", "walk")
+    daemon.wait_recording()
+    unplug = pulse.plug("earmark_lav", hum=False)  # a headset whose link broke: zeros
+    try:
+        pulse.play(speak("Wake."), sink="earmark_lav")  # a fresh null sink needs a first sound
+        moved = daemon.wait_for(
+            lambda s: s["source"] == "earmark_lav.monitor",
+            timeout=10,
+            what="capture to move to the headset",
+        )
+        status = daemon.wait_for(
+            lambda s: s["source"] == "microphone" and s["source_state"] == "listening",
+            timeout=20,
+            what="the zeros to be noticed",
+        )
+        fallback = status["switches"][-1]
+        assert "only zeros" in fallback["reason"]
+        assert fallback["at"] - moved["switches"][-1]["at"] <= 12.0  # within 10 s, and a check
+        assert {"input": "earmark_lav", "active": False, "passed_over": True} in status["inputs"]
+        time.sleep(5)  # it is still there, but capture stays on the microphone
+        assert daemon.status()["source"] == "microphone"
+        pulse.play(speak("The concert starts at eight."))
+        assert wait_for_hits("concert", 1, env=env)[0]["source"] == "microphone"
+    finally:
+        unplug()
+    ledger = earmark_json("ledger", "--since", "10m", env=env)
+    notes = [s["why"] for row in ledger for s in row["switches"]]
+    assert any("only zeros" in note for note in notes), notes
+    assert daemon.stop() == 0

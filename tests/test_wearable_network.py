@@ -1,0 +1,342 @@
+"""A network wearable: the reference client and the daemon as real processes on loopback."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import socket
+import sqlite3
+import subprocess
+import time
+import uuid
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from realparts import EARMARK, earmark, earmark_json, wait_for_hits
+
+from daemon.wearable_auth import sign_request
+
+pytestmark = pytest.mark.integration
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def listener(earmark_home) -> str:
+    """The daemon's wearable listener on a free loopback port, with a small body limit."""
+    port = free_port()
+    (earmark_home / "config").mkdir(parents=True, exist_ok=True)
+    (earmark_home / "config" / "wearable.yaml").write_text(
+        f"listen: 127.0.0.1:{port}\nmax_body_mb: 2\nrequests_per_second: 20\n"
+    )
+    return f"http://127.0.0.1:{port}"
+
+
+def pairing_code(env, name: str = "pendant") -> str:
+    answer = earmark_json("pair", "--name", name, env=env)
+    return answer["code"]
+
+
+@pytest.fixture
+def wearable_client(tmp_path, pulse):
+    """Start `earmark wearable` processes, each with a home of its own; stops them all."""
+    started: list[subprocess.Popen] = []
+
+    def start(server: str, *args: str, microphone: str) -> tuple[subprocess.Popen, Path]:
+        home = tmp_path / f"wearable-{len(started)}"
+        log = tmp_path / f"wearable-{len(started)}.log"
+        env = {**pulse.env, "EARMARK_HOME": str(home), "PULSE_SOURCE": microphone}
+        proc = subprocess.Popen(
+            [*EARMARK, "wearable", "--server", server, *args],
+            env=env,
+            stdout=open(log, "ab"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+        )
+        started.append(proc)
+        return proc, home
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def wait_until(predicate, *, timeout: float = 30, what: str = "a condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_paired_wearable_streams_live_and_syncs_what_it_heard_while_the_daemon_was_away(
+    pulse, daemon_factory, wearable_client, speak, listener, earmark_home
+):
+    env = pulse.env
+    daemon = daemon_factory()
+    daemon.wait_recording()
+    pair = earmark("pair", "--name", "pendant", env=env)
+    assert pair.returncode == 0, pair.stderr
+    code = pair.stdout.split("--code ")[1].split()[0]
+    assert "█" in pair.stdout or "▀" in pair.stdout  # the code as a QR code too
+
+    unplug = pulse.plug("earmark_pendant")
+    try:
+        client, client_home = wearable_client(
+            listener, "--code", code, microphone="earmark_pendant.monitor"
+        )
+        credentials = client_home / "config" / "wearable-client.json"
+        wait_until(credentials.exists, what="the wearable to pair")
+        assert credentials.stat().st_mode & 0o777 == 0o600
+        daemon.wait_for(
+            lambda s: any(x["state"] == "listening" for x in s["wearables"]["streams"]),
+            what="the wearable's stream",
+        )
+        pulse.play(speak("The concert starts at eight."), sink="earmark_pendant")
+        hit = wait_for_hits("concert", 1, env=env)[0]
+        assert hit["source"] == "pendant"
+
+        assert daemon.stop() == 0  # the daemon goes away; the wearable keeps recording
+        pulse.play(speak("The second experiment failed again."), sink="earmark_pendant")
+        buffer = client_home / "data" / "wearable-buffer"
+        wait_until(lambda: any(buffer.glob("*.pcm")), what="the wearable to buffer")
+        time.sleep(2)
+
+        daemon = daemon_factory()
+        daemon.wait_recording()
+        hit = wait_for_hits("experiment", 1, env=env)[0]
+        assert hit["source"] == "pendant"
+        wait_until(lambda: not any(buffer.glob("*.pcm")), what="the buffer to empty")
+        pulse.play(speak("What if we remove the attention layers?"), sink="earmark_pendant")
+        wait_for_hits("attention", 1, env=env)
+    finally:
+        unplug()
+    texts = [s["text"].lower() for s in earmark_json("transcripts", env=env)]
+    for word in ("concert", "experiment", "attention"):
+        assert sum(word in t for t in texts) == 1, texts  # nothing lost, nothing doubled
+    ledger = earmark_json("ledger", "--since", "10m", env=env)
+    assert any(row["listening"].get("pendant") for row in ledger)
+
+    devices = earmark_json("devices", env=env)
+    (paired,) = devices["paired"]
+    assert paired["name"] == "pendant" and paired["last_seen"] and not paired["revoked"]
+    assert any(d["name"] == "earmark_test.monitor" for d in devices["inputs"])
+    assert earmark("devices", "revoke", "pendant", env=env).returncode == 0
+    before = len(earmark_json("transcripts", env=env))
+    pulse.play(speak("The concert starts at eight."))  # heard by the laptop microphone only
+    wait_for_hits("concert", 2, env=env)
+    assert len(earmark_json("transcripts", env=env)) == before + 1
+    assert daemon.stop() == 0
+
+
+def test_one_conversation_heard_by_the_laptop_and_a_wearable_is_kept_once(
+    pulse, daemon_factory, wearable_client, speak, listener
+):
+    env = pulse.env
+    daemon = daemon_factory()
+    daemon.wait_recording()
+    unplug = pulse.plug("earmark_pendant")
+    try:
+        wearable_client(listener, "--code", pairing_code(env), microphone="earmark_pendant.monitor")
+        daemon.wait_for(
+            lambda s: any(x["state"] == "listening" for x in s["wearables"]["streams"]),
+            what="the wearable's stream",
+        )
+        time.sleep(1)
+        wav = speak("Who will pay for the new servers?")
+        both = [
+            subprocess.Popen(["paplay", "--device", sink, str(wav)], env=env)
+            for sink in ("earmark_test", "earmark_pendant")
+        ]
+        for player in both:
+            assert player.wait(timeout=30) == 0
+        daemon.wait_for(lambda s: s["heard_twice"] >= 1, what="the second hearing to be matched")
+        daemon.wait_for(lambda s: s["backlog"] == 0, what="the backlog to drain")
+        time.sleep(3)  # the index follows the store within 2 s
+    finally:
+        unplug()
+    hits = earmark_json("search", "servers", env=env)
+    assert len(hits) == 1, hits
+    assert hits[0]["source"] in ("microphone", "pendant")
+    assert daemon.stop() == 0
+
+
+# -- bad input, request by request -----------------------------------------------------------------
+
+
+class Device:
+    """A paired device speaking the protocol by hand, to send what the client never would."""
+
+    def __init__(self, server: str, device_id: str, secret: bytes):
+        self.host, self.port = server.removeprefix("http://").split(":")
+        self.device_id, self.secret = device_id, secret
+
+    def send(self, method: str, target: str, body: bytes = b"", headers=None, *, sign=True):
+        conn = http.client.HTTPConnection(self.host, int(self.port), timeout=30)
+        signed = sign_request(self.device_id, self.secret, method, target, body) if sign else {}
+        conn.request(method, target, body=body, headers={**signed, **(headers or {})})
+        response = conn.getresponse()
+        answer = json.loads(response.read() or b"{}")
+        conn.close()
+        return response.status, answer
+
+
+def raw_request(server: str, head: bytes, body: bytes) -> int:
+    """Send exactly these bytes, close the sending side, and return the status."""
+    host, port = server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        s.sendall(head + body)
+        s.shutdown(socket.SHUT_WR)
+        reply = s.makefile("rb").readline()
+    return int(reply.split()[1])
+
+
+def wav_bytes(samples: np.ndarray, *, rate: int = 16000, channels: int = 1) -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples.astype("<i2").tobytes())
+    return out.getvalue()
+
+
+def test_bad_requests_are_refused_with_a_clear_status_and_store_nothing(
+    pulse, daemon_factory, listener, speak, earmark_home
+):
+    env = pulse.env
+    daemon = daemon_factory()
+    daemon.wait_recording()
+    host_port = listener.removeprefix("http://")
+
+    def pair_with(code: str) -> tuple[int, dict]:
+        conn = http.client.HTTPConnection(*host_port.split(":"), timeout=30)
+        conn.request("POST", "/v1/pair", body=json.dumps({"code": code}).encode())
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+
+    code = pairing_code(env)
+    wrong = f"{(int(code.replace('-', '')) + 1) % 10**8:08d}"
+    statuses = [pair_with(wrong)[0] for _ in range(5)]
+    assert statuses == [401, 401, 401, 401, 429]  # a limit on guesses
+    assert pair_with(code)[0] == 401  # ... after which the code is void
+    status, answer = pair_with(pairing_code(env))
+    assert status == 200
+    device = Device(listener, answer["device_id"], bytes.fromhex(answer["secret"]))
+
+    with wave.open(str(speak("The concert starts at eight.")), "rb") as w:
+        speech = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+    now = time.time()
+    good = wav_bytes(speech)
+    upload = f"/v1/uploads/{uuid.uuid4().hex}?recorded_at={now - 600:.3f}"
+    stream = f"/v1/stream?start={now:.3f}&rate=16000&channels=1"
+
+    bad = {
+        "malformed WAV": device.send("PUT", upload, b"RIFF\x00\x00not a wave file at all"),
+        "wrong sample rate": device.send("PUT", upload, wav_bytes(speech, rate=8000)),
+        "two channels": device.send("PUT", upload, wav_bytes(np.repeat(speech, 2), channels=2)),
+        "truncated WAV": device.send("PUT", upload, good[: len(good) // 2]),
+        "stream at 44.1 kHz": device.send(
+            "POST", stream.replace("16000", "44100"), speech[:1600].tobytes()
+        ),
+        "half a sample": device.send("POST", stream, b"\x01\x02\x03"),
+        "no credentials": device.send("PUT", upload, good, sign=False),
+        "stale timestamp": device.send(
+            "PUT",
+            upload,
+            good,
+            sign_request(device.device_id, device.secret, "PUT", upload, good, now=now - 3600),
+            sign=False,
+        ),
+    }
+    replayed = sign_request(device.device_id, device.secret, "GET", "/v1/ping", b"")
+    assert device.send("GET", "/v1/ping", headers=replayed, sign=False)[0] == 200
+    bad["replayed request"] = device.send("GET", "/v1/ping", headers=replayed, sign=False)
+    expected = {
+        "malformed WAV": 400,
+        "wrong sample rate": 415,
+        "two channels": 415,
+        "truncated WAV": 400,
+        "stream at 44.1 kHz": 415,
+        "half a sample": 400,
+        "no credentials": 401,
+        "stale timestamp": 401,
+        "replayed request": 401,
+    }
+    assert {k: v[0] for k, v in bad.items()} == expected
+    assert all(v[1]["error"] and "\n" not in v[1]["error"] for v in bad.values())
+
+    head = (
+        f"PUT {upload} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(good)}\r\n".encode()
+        + "".join(
+            f"{k}: {v}\r\n"
+            for k, v in sign_request(device.device_id, device.secret, "PUT", upload, good).items()
+        ).encode()
+        + b"\r\n"
+    )
+    assert raw_request(listener, head, good[:1000]) == 400  # the body stops short
+    oversized = 3 * 1024 * 1024  # the limit is 2 MB: refused before the body is read
+    assert (
+        raw_request(listener, head.replace(str(len(good)).encode(), str(oversized).encode()), good)
+        == 413
+    )
+
+    assert earmark("devices", "revoke", "pendant", env=env).returncode == 0
+    assert device.send("PUT", upload, good)[0] == 401  # a revoked device
+
+    time.sleep(3)
+    assert earmark_json("transcripts", "--all", env=env) == []
+    db = sqlite3.connect(earmark_home / "data" / "earmark.db")
+    assert db.execute("SELECT COUNT(*) FROM wearable_uploads").fetchone()[0] == 0
+    db.close()
+    assert not any((earmark_home / "data" / "uploads").iterdir())
+    assert daemon.stop() == 0
+
+
+def test_an_upload_retried_is_stored_once_and_requests_are_rate_limited(
+    pulse, daemon_factory, listener, speak, earmark_home
+):
+    env = pulse.env
+    daemon = daemon_factory()
+    daemon.wait_recording()
+    host, port = listener.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    conn.request("POST", "/v1/pair", body=json.dumps({"code": pairing_code(env)}).encode())
+    answer = json.loads(conn.getresponse().read())
+    device = Device(listener, answer["device_id"], bytes.fromhex(answer["secret"]))
+
+    with wave.open(str(speak("Robert will send the slides by Friday.")), "rb") as w:
+        body = w.readframes(w.getnframes())
+    good = wav_bytes(np.frombuffer(body, dtype=np.int16))
+    recorded_at = time.time() - 3600
+    upload = f"/v1/uploads/{uuid.uuid4().hex}?recorded_at={recorded_at:.3f}"
+    first, again = device.send("PUT", upload, good), device.send("PUT", upload, good)
+    assert first[0] == 201 and first[1]["stored"] is True
+    assert again[0] == 200 and again[1]["already_received"] is True
+    hits = wait_for_hits("slides", 1, env=env)
+    time.sleep(3)
+    assert len(earmark_json("search", "slides", env=env)) == 1
+    assert hits[0]["source"] == "pendant"
+    assert abs(hits[0]["start"] and _epoch(hits[0]["start"]) - recorded_at) < 5  # when it was said
+
+    statuses = [device.send("GET", "/v1/ping")[0] for _ in range(60)]
+    assert 429 in statuses and statuses[0] == 200
+    assert daemon.stop() == 0
+
+
+def _epoch(iso_time: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso_time).timestamp()
