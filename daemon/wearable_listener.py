@@ -18,6 +18,7 @@ import io
 import json
 import logging
 import ssl
+import sys
 import threading
 import time
 import wave
@@ -208,8 +209,15 @@ class WearableListener:
         if self.settings.certificate:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(self.settings.certificate, self.settings.key)
-            server.socket = context.wrap_socket(server.socket, server_side=True)
+            # The handshake happens on the request's own thread, so a client that connects
+            # and stalls holds up no one else.
+            server.socket = context.wrap_socket(
+                server.socket, server_side=True, do_handshake_on_connect=False
+            )
         server.daemon_threads = True
+        server.handle_error = lambda request, address: log.info(
+            "a connection from %s failed: %s", address[0], sys.exc_info()[1]
+        )
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, name="earmark-wearables", daemon=True

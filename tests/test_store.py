@@ -160,8 +160,25 @@ def test_minutes_summarise_listening_gaps_and_speech(tmp_path):
             "listening": {"mic": 30.0},
             "gaps": {"device lost": 30.0},
             "speech": {"mic": 10.0},
+            "switches": [],
         }
     ]
+
+
+def test_minutes_show_each_switch_of_input_with_its_reason(tmp_path):
+    store = Store(tmp_path / "e.db")
+    run = store.begin_run(1, 60.0)
+    span = store.open_span(
+        run_id=run, state=LISTENING, source="mic", reason=None, now=60.0, previous=None
+    )
+    note = "switched from mic: lav appeared"
+    span = store.open_span(
+        run_id=run, state=LISTENING, source="lav", reason=note, now=75.0, previous=span
+    )
+    store.end_run(run, 120.0, span)
+    (row,) = minutes(store, 60.0, 119.0)
+    assert row["listening"] == {"mic": 15.0, "lav": 45.0}
+    assert row["switches"] == [{"at": 75.0, "to": "lav", "why": note}]
 
 
 def test_database_file_is_private(tmp_path):

@@ -340,3 +340,39 @@ def _epoch(iso_time: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(iso_time).timestamp()
+
+
+def test_the_listener_speaks_tls_with_the_users_certificate(
+    pulse, daemon_factory, tmp_path, earmark_home
+):
+    from daemon.wearable_client import Connection, Credentials, Unreachable, pair
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    (earmark_home / "config").mkdir(parents=True, exist_ok=True)
+    (earmark_home / "config" / "wearable.yaml").write_text(
+        f"listen: 127.0.0.1:{port}\ncertificate: {cert}\nkey: {key}\n"
+    )
+    daemon = daemon_factory()
+    daemon.wait_recording()
+    assert daemon.status()["wearables"]["url"] == f"https://127.0.0.1:{port}"
+    server = f"https://127.0.0.1:{port}"
+    with pytest.raises(Exception, match="certificate verify failed"):
+        pair(server, pairing_code(pulse.env), tmp_path / "untrusting.json")  # not trusted
+    credentials_path = tmp_path / "client.json"
+    assert pair(server, pairing_code(pulse.env), credentials_path, cafile=str(cert)) == "pendant"
+    credentials = Credentials.load(credentials_path)
+    connection = Connection(server, cafile=str(cert))
+    headers = sign_request(credentials.device_id, credentials.secret, "GET", "/v1/ping", b"")
+    assert connection.request("GET", "/v1/ping", b"", headers)["name"] == "pendant"
+    connection.close()
+    with pytest.raises(Unreachable):  # plain HTTP gets nothing from a TLS listener
+        Connection(f"http://127.0.0.1:{port}").request("GET", "/v1/ping", b"")
+    assert daemon.stop() == 0
