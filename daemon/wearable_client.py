@@ -43,7 +43,12 @@ _TIMEOUT_S = 10.0
 
 
 class Unreachable(Exception):
-    """The daemon did not answer (or answered that it cannot take the request now)."""
+    """The daemon did not answer (or answered that it cannot take the request now).
+    `stale` says the failure was on a kept-alive connection the daemon may have closed."""
+
+    def __init__(self, message: str, *, stale: bool = False):
+        super().__init__(message)
+        self.stale = stale
 
 
 class Refused(Exception):
@@ -93,6 +98,7 @@ class Connection:
     def request(
         self, method: str, target: str, body: bytes, headers: dict[str, str] | None = None
     ) -> dict:
+        stale = self._conn is not None
         if self._conn is None:
             port = self.url.port or (443 if self.context else 80)
             if self.context is not None:
@@ -107,7 +113,7 @@ class Connection:
             payload = response.read()
         except (OSError, http.client.HTTPException) as exc:
             self.close()
-            raise Unreachable(str(exc) or type(exc).__name__) from None
+            raise Unreachable(str(exc) or type(exc).__name__, stale=stale) from None
         try:
             answer = json.loads(payload) if payload else {}
         except ValueError:
@@ -239,6 +245,16 @@ class WearableClient:
         self._wake_sync = threading.Event()
 
     def _signed(self, connection: Connection, method: str, target: str, body: bytes) -> dict:
+        """Send a signed request; once more, signed anew, if a kept-alive connection had gone
+        stale (a repeat is harmless: the daemon cuts repeated audio and knows upload ids)."""
+        try:
+            return self._send(connection, method, target, body)
+        except Unreachable as exc:
+            if not exc.stale:
+                raise
+            return self._send(connection, method, target, body)
+
+    def _send(self, connection: Connection, method: str, target: str, body: bytes) -> dict:
         headers = sign_request(
             self.credentials.device_id, self.credentials.secret, method, target, body
         )
