@@ -108,7 +108,7 @@ def streaming_cost(pulse: Pulse, work: Path, minutes: float, speech: Path) -> No
                     said = time.time()
                     while time.time() - said < 30:
                         hits = json.loads(
-                            earmark("search", "servers", "--json", "--limit", "50", env=env).stdout
+                            earmark("search", "pay", "--json", "--limit", "50", env=env).stdout
                         )
                         if len(hits) > len(latencies):
                             latencies.append(time.time() - said)
@@ -127,7 +127,7 @@ def streaming_cost(pulse: Pulse, work: Path, minutes: float, speech: Path) -> No
                 daemon.proc.kill()
     (cpu0, wall0, _), (cpu1, wall1, latencies) = figures[False], figures[True]
     print(
-        f"{wall1 / 60:.1f} min streamed by the reference client (room noise, a sentence a minute)"
+        f"{wall1 / 60:.1f} min streamed by the reference client (room noise, a sentence every 20 s)"
     )
     print(f"  daemon CPU without a wearable: {100 * cpu0 / wall0:.2f}% of one core")
     print(f"  daemon CPU with one streaming: {100 * cpu1 / wall1:.2f}% of one core")

@@ -128,6 +128,14 @@ def cmd_status(args) -> int:
     for switch in (status.get("switches") or [])[-3:]:
         at = time.strftime("%H:%M:%S", time.localtime(switch["at"]))
         print(f"switched: {at} from {switch['from']} to {switch['to']} ({switch['reason']})")
+    wearables = status.get("wearables") or {}
+    if wearables.get("url") or wearables.get("error"):
+        streams = ", ".join(
+            f"{w['source']} ({w['reason'] if w['state'] != 'listening' else 'streaming'})"
+            for w in wearables.get("streams", [])
+        )
+        where = wearables.get("url") or wearables["error"]
+        print(f"wearables: {where}" + (f"; {streams}" if streams else ""))
     print(f"backlog:  {status['backlog']} utterances waiting for transcription")
     if status.get("model"):
         print(f"model:    {status['model']} ({status['model_state']})")

@@ -107,6 +107,9 @@ def test_a_paired_wearable_streams_live_and_syncs_what_it_heard_while_the_daemon
         pulse.play(speak("The concert starts at eight."), sink="earmark_pendant")
         hit = wait_for_hits("concert", 1, env=env)[0]
         assert hit["source"] == "pendant"
+        time.sleep(8)  # a pause in the conversation, the stream going on
+        pulse.play(speak("Who will pay for the new servers?"), sink="earmark_pendant")
+        assert wait_for_hits("servers", 1, env=env)[0]["source"] == "pendant"
 
         assert daemon.stop() == 0  # the daemon goes away; the wearable keeps recording
         pulse.play(speak("The second experiment failed again."), sink="earmark_pendant")
@@ -121,10 +124,11 @@ def test_a_paired_wearable_streams_live_and_syncs_what_it_heard_while_the_daemon
         wait_until(lambda: not any(buffer.glob("*.pcm")), what="the buffer to empty")
         pulse.play(speak("What if we remove the attention layers?"), sink="earmark_pendant")
         wait_for_hits("attention", 1, env=env)
+        assert "pendant (streaming)" in earmark("status", env=env).stdout
     finally:
         unplug()
     texts = [s["text"].lower() for s in earmark_json("transcripts", env=env)]
-    for word in ("concert", "experiment", "attention"):
+    for word in ("concert", "servers", "experiment", "attention"):
         assert sum(word in t for t in texts) == 1, texts  # nothing lost, nothing doubled
     ledger = earmark_json("ledger", "--since", "10m", env=env)
     assert any(row["listening"].get("pendant") for row in ledger)
