@@ -46,7 +46,6 @@ __all__ = ["ListenerSettings", "RequestRejected", "WearableListener", "load_list
 
 log = logging.getLogger(__name__)
 
-_MAX_NAME = 40
 _UPLOAD_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 
 

@@ -239,6 +239,10 @@ def test_bad_requests_are_refused_with_a_clear_status_and_store_nothing(
     status, answer = pair_with(pairing_code(env))
     assert status == 200
     device = Device(listener, answer["device_id"], bytes.fromhex(answer["secret"]))
+    for name, says in (("pendant", "already paired"), ("../etc", "expected 1 to 40 letters")):
+        refused = earmark("pair", "--name", name, env=env)
+        assert refused.returncode == 1 and says in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
 
     with wave.open(str(speak("The concert starts at eight.")), "rb") as w:
         speech = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
