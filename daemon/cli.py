@@ -602,7 +602,10 @@ def cmd_wearable(args) -> int:
             "where the daemon runs and pass the code here with --code"
         )
     client = WearableClient(
-        credentials, OfflineBuffer(paths.data_dir / "wearable-buffer"), cafile=args.cafile
+        credentials,
+        OfflineBuffer(paths.data_dir / "wearable-buffer"),
+        cafile=args.cafile,
+        opus=args.opus,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -747,6 +750,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--code", metavar="CODE", help="pair first with the code `earmark pair` shows")
     p.add_argument("--device", metavar="NAME", help="input device: a name substring or index")
     p.add_argument("--cafile", metavar="PEM", help="trust this certificate (a TLS daemon's own)")
+    p.add_argument("--opus", action="store_true", help="send Opus: about a ninth of the bytes")
 
     p = add("profile", cmd_profile, "list, show, check or use profiles", json_flag=True)
     p.add_argument("action", choices=["list", "show", "check", "use"])

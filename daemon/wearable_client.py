@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from daemon.errors import EarmarkError
+from daemon.opus import encode_opus
 from daemon.paths import write_private
 from daemon.sources.base import Source
 from daemon.spool import SAMPLE_RATE
@@ -202,15 +203,18 @@ class OfflineBuffer:
                 found.append((data["upload_id"], float(data["recorded_at"])))
         return sorted(found, key=lambda f: f[1])
 
-    def wav(self, upload_id: str) -> bytes:
+    def samples(self, upload_id: str) -> np.ndarray:
         pcm = (self.directory / f"{upload_id}.pcm").read_bytes()
         pcm = pcm[: len(pcm) // 2 * 2]  # a crash mid-write can leave half a sample
+        return np.frombuffer(pcm, dtype="<i2").astype(np.int16)
+
+    def wav(self, upload_id: str) -> bytes:
         out = io.BytesIO()
         with wave.open(out, "wb") as wav:
             wav.setnchannels(1)
             wav.setsampwidth(2)
             wav.setframerate(SAMPLE_RATE)
-            wav.writeframes(pcm)
+            wav.writeframes(self.samples(upload_id).astype("<i2").tobytes())
         return out.getvalue()
 
     def remove(self, upload_id: str) -> None:
@@ -231,9 +235,15 @@ class WearableClient:
     """Streams a source to the daemon, buffering to disk while the daemon is away."""
 
     def __init__(
-        self, credentials: Credentials, buffer: OfflineBuffer, *, cafile: str | None = None
+        self,
+        credentials: Credentials,
+        buffer: OfflineBuffer,
+        *,
+        cafile: str | None = None,
+        opus: bool = False,
     ):
         self.credentials = credentials
+        self.opus = opus  # send Ogg Opus (about a ninth of the bytes) instead of PCM
         self.buffer = buffer
         self.live = Connection(credentials.server, cafile=cafile)
         self.sync = Connection(credentials.server, cafile=cafile)
@@ -291,8 +301,12 @@ class WearableClient:
         pcm = samples.astype("<i2").tobytes()
         if self.online or time.monotonic() >= self._next_try:
             target = f"/v1/stream?start={start:.3f}&rate={SAMPLE_RATE}&channels=1"
+            body = pcm
+            if self.opus:
+                target = f"/v1/stream?start={start:.3f}&format=opus&samples={len(samples)}"
+                body = encode_opus(samples)
             try:
-                self._signed(self.live, "POST", target, pcm)
+                self._signed(self.live, "POST", target, body)
                 self.streamed_s += len(samples) / SAMPLE_RATE
                 if not self.online:
                     log.info("the daemon is back: streaming live, syncing what was buffered")
@@ -331,8 +345,14 @@ class WearableClient:
         done = 0
         for upload_id, recorded_at in self.buffer.ready():
             target = f"/v1/uploads/{upload_id}?recorded_at={recorded_at:.3f}"
+            if self.opus:
+                samples = self.buffer.samples(upload_id)
+                target += f"&format=opus&samples={len(samples)}"
+                body = encode_opus(samples)
+            else:
+                body = self.buffer.wav(upload_id)
             try:
-                self._signed(self.sync, "PUT", target, self.buffer.wav(upload_id))
+                self._signed(self.sync, "PUT", target, body)
             except Unreachable as exc:
                 log.info("sync paused: %s", exc)
                 return done

@@ -3,7 +3,9 @@
     POST /v1/pair                         trade a one-time code for a device id and secret
     GET  /v1/ping                         check the credentials and the clocks
     POST /v1/stream?start=T&rate=16000&channels=1     live 16 kHz s16le PCM
+    POST /v1/stream?start=T&format=opus&samples=N     or Ogg Opus
     PUT  /v1/uploads/ID?recorded_at=T     a WAV recorded while away (16 kHz mono s16)
+    PUT  /v1/uploads/ID?recorded_at=T&format=opus&samples=N       or Ogg Opus
 
 Every request but pairing is signed (daemon/wearable_auth.py). Bodies are read whole, up to a
 limit, before anything is checked, and a body shorter than its Content-Length is refused as
@@ -32,6 +34,7 @@ import numpy as np
 import yaml
 
 from daemon.errors import EarmarkError
+from daemon.opus import OpusError, decode_opus
 from daemon.spool import SAMPLE_RATE
 from daemon.store import PairedWearable, Store
 from daemon.wearable_auth import (
@@ -46,6 +49,7 @@ __all__ = ["ListenerSettings", "RequestRejected", "WearableListener", "load_list
 
 log = logging.getLogger(__name__)
 
+_MAX_SAMPLES = 4 * 3600 * SAMPLE_RATE
 _UPLOAD_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 
 
@@ -136,6 +140,16 @@ def _query_float(query: dict, name: str) -> float:
         return float(values[0]) if values else float("nan")
     except ValueError:
         return float("nan")
+
+
+def _opus(query: dict, body: bytes) -> np.ndarray:
+    samples = _query_float(query, "samples")
+    if not 0 < samples <= _MAX_SAMPLES or samples != int(samples):
+        raise RequestRejected(400, "samples: expected how many samples the Opus stream holds")
+    try:
+        return decode_opus(body, int(samples))
+    except OpusError as exc:
+        raise RequestRejected(400, f"the Opus body is refused: {exc}") from None
 
 
 def parse_wav(body: bytes) -> np.ndarray:
@@ -243,14 +257,19 @@ class WearableListener:
             raise RequestRejected(401, str(exc)) from None
         if method == "GET" and url.path == "/v1/ping":
             return self.status(wearable)
+        audio_format = query.get("format", [""])[0]
         if method == "POST" and url.path == "/v1/stream":
+            start = _query_float(query, "start")
+            if start != start:
+                raise RequestRejected(400, "start: expected the time of the first sample")
+            if audio_format == "opus":
+                return self.hear(wearable, start, _opus(query, body))
+            if audio_format not in ("", "pcm"):
+                raise RequestRejected(415, "format: expected pcm or opus")
             if _query_float(query, "rate") != SAMPLE_RATE or _query_float(query, "channels") != 1:
                 raise RequestRejected(
                     415, f"the stream must be {SAMPLE_RATE} Hz, 1 channel (rate=, channels=)"
                 )
-            start = _query_float(query, "start")
-            if start != start:
-                raise RequestRejected(400, "start: expected the time of the first sample")
             if len(body) % 2 or not body:
                 raise RequestRejected(400, "the body must be whole 16-bit samples (s16le)")
             return self.hear(wearable, start, np.frombuffer(body, dtype="<i2").astype(np.int16))
@@ -261,7 +280,10 @@ class WearableListener:
             recorded_at = _query_float(query, "recorded_at")
             if recorded_at != recorded_at:
                 raise RequestRejected(400, "recorded_at: expected when the recording began")
-            return self.receive(wearable, upload_id, recorded_at, parse_wav(body))
+            if audio_format not in ("", "wav", "opus"):
+                raise RequestRejected(415, "format: expected wav or opus")
+            samples = _opus(query, body) if audio_format == "opus" else parse_wav(body)
+            return self.receive(wearable, upload_id, recorded_at, samples)
         raise RequestRejected(404, f"{method} {url.path}: no such endpoint")
 
     def _pair(self, body: bytes) -> dict:

@@ -6,7 +6,9 @@ import io
 import wave
 
 import numpy as np
+import pytest
 
+from daemon.opus import OpusError, decode_opus, encode_opus
 from daemon.overlap import same_speech
 from daemon.wearable_client import OfflineBuffer
 
@@ -50,3 +52,18 @@ def test_same_speech_needs_overlapping_time_and_agreeing_words():
     assert not same_speech((10.0, 13.0), said, (40.0, 43.0), said)  # another time
     assert not same_speech((10.0, 13.0), said, (10.0, 13.0), "The concert starts at eight.")
     assert same_speech((10.0, 13.2), said, (10.9, 14.0), said)  # clocks a second apart
+
+
+def test_opus_round_trip_keeps_the_length_and_the_sound():
+    t = np.arange(32000) / 16000
+    tone = (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)
+    data = encode_opus(tone)
+    assert len(data) < len(tone) * 2 / 5  # far smaller than PCM
+    decoded = decode_opus(data, len(tone))
+    assert len(decoded) == len(tone)
+    middle = slice(4000, 28000)
+    assert np.corrcoef(decoded[middle], tone[middle])[0, 1] > 0.9
+    with pytest.raises(OpusError, match="truncated"):
+        decode_opus(data, 3 * len(tone))
+    with pytest.raises(OpusError, match="not a readable"):
+        decode_opus(b"OggS" + b"x" * 200, 16000)

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from realparts import EARMARK, earmark, earmark_json, wait_for_hits
 
+from daemon.opus import encode_opus
 from daemon.wearable_auth import sign_request
 
 pytestmark = pytest.mark.integration
@@ -153,7 +154,9 @@ def test_one_conversation_heard_by_the_laptop_and_a_wearable_is_kept_once(
     daemon.wait_recording()
     unplug = pulse.plug("earmark_pendant")
     try:
-        wearable_client(listener, "--code", pairing_code(env), microphone="earmark_pendant.monitor")
+        wearable_client(  # sending Opus
+            listener, "--opus", "--code", pairing_code(env), microphone="earmark_pendant.monitor"
+        )
         daemon.wait_for(
             lambda s: any(x["state"] == "listening" for x in s["wearables"]["streams"]),
             what="the wearable's stream",
@@ -260,6 +263,15 @@ def test_bad_requests_are_refused_with_a_clear_status_and_store_nothing(
             "POST", stream.replace("16000", "44100"), speech[:1600].tobytes()
         ),
         "half a sample": device.send("POST", stream, b"\x01\x02\x03"),
+        "garbage as Opus": device.send("PUT", f"{upload}&format=opus&samples=16000", good),
+        "truncated Opus": device.send(
+            "PUT", f"{upload}&format=opus&samples={len(speech)}", encode_opus(speech)[:1500]
+        ),
+        "Opus, fewer samples than promised": device.send(
+            "PUT", f"{upload}&format=opus&samples={2 * len(speech)}", encode_opus(speech)
+        ),
+        "Opus, no sample count": device.send("PUT", f"{upload}&format=opus", encode_opus(speech)),
+        "an unknown format": device.send("PUT", f"{upload}&format=mp3", good),
         "no credentials": device.send("PUT", upload, good, sign=False),
         "stale timestamp": device.send(
             "PUT",
@@ -279,6 +291,11 @@ def test_bad_requests_are_refused_with_a_clear_status_and_store_nothing(
         "truncated WAV": 400,
         "stream at 44.1 kHz": 415,
         "half a sample": 400,
+        "garbage as Opus": 400,
+        "truncated Opus": 400,
+        "Opus, fewer samples than promised": 400,
+        "Opus, no sample count": 400,
+        "an unknown format": 415,
         "no credentials": 401,
         "stale timestamp": 401,
         "replayed request": 401,
@@ -338,6 +355,13 @@ def test_an_upload_retried_is_stored_once_and_requests_are_rate_limited(
     assert len(earmark_json("search", "slides", env=env)) == 1
     assert hits[0]["source"] == "pendant"
     assert abs(hits[0]["start"] and _epoch(hits[0]["start"]) - recorded_at) < 5  # when it was said
+
+    with wave.open(str(speak("The concert starts at eight.")), "rb") as w:
+        concert = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+    opus = f"/v1/uploads/{uuid.uuid4().hex}?recorded_at={recorded_at + 60:.3f}"
+    opus += f"&format=opus&samples={len(concert)}"
+    assert device.send("PUT", opus, encode_opus(concert))[0] == 201  # Opus, a ninth the size
+    assert wait_for_hits("concert", 1, env=env)[0]["source"] == "pendant"
 
     statuses = [device.send("GET", "/v1/ping")[0] for _ in range(60)]
     assert 429 in statuses and statuses[0] == 200
