@@ -2,15 +2,17 @@
 
 What was heard in the span may be in four places: the store (and the kept audio it names),
 the search indexes, the spool (heard, not yet transcribed), and speech still being heard. The
-first three are deleted at once. The span is also remembered for the rest of the run, so an
-utterance in flight (being transcribed, or still being heard when the user asked) is dropped
-when it reaches the spool or the store instead of being saved.
+first three are deleted at once. The span is also remembered (in the store, so for good), so
+an utterance in flight (being transcribed, or still being heard when the user asked), or a
+recording of the span a wearable syncs later, is dropped when it reaches the spool or the store
+instead of being saved.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 
 from daemon.search import SearchIndex
@@ -28,7 +30,7 @@ class Forgetter:
         self.spool = spool
         self.index_root = index_root
         self.lock = threading.Lock()  # held by whoever checks `covers` and then saves
-        self._spans: list[tuple[float, float]] = []
+        self._spans: list[tuple[float, float]] = store.forgotten_spans()
 
     def covers(self, start: float, end: float) -> bool:
         """Whether speech heard from start to end overlaps a forgotten span."""
@@ -37,6 +39,7 @@ class Forgetter:
     def forget(self, since: float, until: float) -> int:
         """Delete everything heard between since and until; returns how many utterances."""
         with self.lock:
+            self.store.remember_forgotten(since, until, time.time())
             self._spans.append((since, until))
             dropped = self._drop_spooled(since, until)
             forgotten = self.store.forget(since, until)

@@ -132,6 +132,17 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        4,
+        "spans the user asked to forget, so speech of them synced later is dropped too",
+        """
+        CREATE TABLE forgotten_spans (
+            since REAL NOT NULL,
+            until REAL NOT NULL,
+            asked REAL NOT NULL
+        );
+        """,
+    ),
 ]
 
 
@@ -448,6 +459,17 @@ class Store:
         return self._delete_utterances(
             where, (since, until, profile) if profile else (since, until)
         )
+
+    def remember_forgotten(self, since: float, until: float, now: float) -> None:
+        with self._transaction() as tx:
+            tx.execute(
+                "INSERT INTO forgotten_spans (since, until, asked) VALUES (?, ?, ?)",
+                (since, until, now),
+            )
+
+    def forgotten_spans(self) -> list[tuple[float, float]]:
+        rows = self._connect().execute("SELECT since, until FROM forgotten_spans ORDER BY since")
+        return [(r[0], r[1]) for r in rows]
 
     def remove_utterance(self, utterance_id: int) -> Forgotten:
         """Delete one utterance and its segments."""

@@ -46,3 +46,14 @@ def test_what_is_heard_after_forgetting_the_newest_is_indexed(tmp_path):
     assert index.sync(store) == 1
     assert [h.text for h in index.search("concert")] == ["the concert starts at eight"]
     assert index.search("forecast") == []
+
+
+def test_a_forgotten_span_stays_forgotten_after_a_restart(tmp_path):
+    """A wearable may sync a recording of the span long after the user asked to forget it."""
+    store = Store(tmp_path / "e.db")
+    spool = Spool(tmp_path / "spool")
+    Forgetter(store=store, spool=spool, index_root=tmp_path / "index").forget(900.0, 1100.0)
+    store.close()
+    reopened = Store(tmp_path / "e.db")
+    later = Forgetter(store=reopened, spool=spool, index_root=tmp_path / "index")
+    assert later.covers(1000.0, 1005.0) and not later.covers(1200.0, 1205.0)

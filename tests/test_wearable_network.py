@@ -363,6 +363,14 @@ def test_an_upload_retried_is_stored_once_and_requests_are_rate_limited(
     assert device.send("PUT", opus, encode_opus(concert))[0] == 201  # Opus, a ninth the size
     assert wait_for_hits("concert", 1, env=env)[0]["source"] == "pendant"
 
+    assert earmark("forget", "--last", "10m", "--yes", env=env).returncode == 0
+    spooled = daemon.status()["wearables"]["uploads_spooled"]
+    forgotten = f"/v1/uploads/{uuid.uuid4().hex}?recorded_at={time.time() - 300:.3f}"
+    assert device.send("PUT", forgotten, wav_bytes(concert))[0] == 201  # synced after the forget
+    daemon.wait_for(lambda s: s["wearables"]["uploads_spooled"] > spooled, what="the upload")
+    time.sleep(3)
+    assert len(earmark_json("search", "concert", env=env)) == 1  # ... and dropped
+
     statuses = [device.send("GET", "/v1/ping")[0] for _ in range(60)]
     assert 429 in statuses and statuses[0] == 200
     assert daemon.stop() == 0
