@@ -110,5 +110,26 @@ def _daemon(paths: Paths) -> list[Check]:
     ]
 
 
+def _wearables(paths: Paths) -> list[Check]:
+    from daemon.wearable_listener import load_listener_settings
+
+    try:
+        settings = load_listener_settings(paths.config_dir / "wearable.yaml")
+    except EarmarkError as exc:
+        return [Check("wearables", FAIL, str(exc))]
+    where = settings.url
+    if settings.host not in ("127.0.0.1", "::1", "localhost") and not settings.certificate:
+        return [
+            Check(
+                "wearables",
+                WARN,
+                f"{where}: reachable from the network without TLS (audio travels in the clear); "
+                "set certificate and key in config/wearable.yaml",
+            )
+        ]
+    return [Check("wearables", OK, f"wearables connect at {where}")]
+
+
 def run_checks(paths: Paths, *, profile: str) -> list[Check]:
-    return _dirs(paths) + _audio() + _model(paths, profile) + _daemon(paths)
+    checks = _dirs(paths) + _audio() + _model(paths, profile) + _wearables(paths)
+    return checks + _daemon(paths)

@@ -162,6 +162,19 @@ def test_data_is_private(tmp_path, speak, earmark_home):
     assert verdicts["data dir"] == "ok"
 
 
+def test_doctor_checks_the_wearable_listener(earmark_home):
+    config = earmark_home / "config"
+    config.mkdir(parents=True)
+    (config / "wearable.yaml").write_text("listen: 0.0.0.0:8765\n")
+    checks = {c["name"]: c for c in earmark_json("doctor")}
+    assert checks["wearables"]["verdict"] == "warning"
+    assert "without TLS" in checks["wearables"]["detail"]
+    (config / "wearable.yaml").write_text("listen: nowhere\n")
+    result = earmark("doctor")
+    assert result.returncode == 1
+    assert "wearable.yaml: listen: expected HOST:PORT, got 'nowhere'" in result.stdout
+
+
 def test_ffmpeg_is_available_for_format_tests():
     assert shutil.which("ffmpeg"), ".ci/run installs ffmpeg to make compressed test files"
 
