@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 _HOLD_LIMIT_S = 300.0  # speech kept in memory while the disk is full
 _FREE_MARGIN_BYTES = 20 * 1024 * 1024
 _INDEX_SYNC_EVERY_S = 2.0
+_DRAIN_BLOCKS_ON_STOP = 1000  # blocks already heard are read before capture stops
 
 
 class CaptureStage:
@@ -162,6 +163,11 @@ class CaptureStage:
                     self._journal_speech(block.source)
                 elif self.source.state == ENDED:
                     break
+            for _ in range(_DRAIN_BLOCKS_ON_STOP):  # what was heard but not yet read
+                block = self.source.read(0)
+                if block is None:
+                    break
+                self._spool_all(self.segmenter.feed(block.start, block.samples, block.source))
             self._spool_all(self.segmenter.flush())
             if self._held:
                 self._retry_held(force=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from realparts import earmark, earmark_json, wait_for_hits
@@ -24,9 +25,16 @@ def say(pulse, speak, *sentences: str) -> None:
 
 
 def test_spoken_meeting_lecture_and_research_each_summarised_in_their_own_profile(
-    pulse, daemon_factory, speak
+    pulse, daemon_factory, speak, earmark_home
 ):
     env = pulse.env
+    # A student's lectures profile: the built-in one with the course's jargon in its vocabulary.
+    builtin = (Path(__file__).parents[1] / "profiles" / "lectures.yaml").read_text()
+    assert "  vocabulary: []" in builtin
+    (earmark_home / "config" / "profiles").mkdir(parents=True)
+    (earmark_home / "config" / "profiles" / "lectures.yaml").write_text(
+        builtin.replace("  vocabulary: []", "  vocabulary: [Photosynthesis]")
+    )
     daemon = daemon_factory("--profile", "meetings")
     daemon.wait_recording()
     say(
