@@ -371,6 +371,13 @@ def test_an_upload_retried_is_stored_once_and_requests_are_rate_limited(
     time.sleep(3)
     assert len(earmark_json("search", "concert", env=env)) == 1  # ... and dropped
 
+    assert earmark("pause", env=env).returncode == 0  # the user paused: nothing is kept
+    chunk = f"/v1/stream?start={time.time():.3f}&rate=16000&channels=1"
+    status, answer = device.send("POST", chunk, concert[:16000].tobytes())
+    assert status == 200 and answer["recording"] is False and answer["heard_s"] == 0
+    assert answer["state"] == "paused until resumed"
+    assert earmark("resume", env=env).returncode == 0
+
     statuses = [device.send("GET", "/v1/ping")[0] for _ in range(60)]
     assert 429 in statuses and statuses[0] == 200
     assert daemon.stop() == 0
