@@ -6,8 +6,9 @@ the laptop microphone after it. Capture is on the first one that is there. When 
 within a second or two; when a preferred one appears again, capture moves back. Blocks already
 read from the device left behind are still delivered, so a switch loses nothing that was heard.
 
-A device lost for delivering only zeros is passed over until it goes away and comes back (a
-Bluetooth headset in that state needs reconnecting), so capture does not flap back to it.
+A device lost while it is still present (delivering only zeros, or nothing at all) is passed
+over until it goes away and comes back (a Bluetooth headset in that state needs reconnecting),
+so capture does not flap back to it.
 """
 
 from __future__ import annotations
@@ -137,8 +138,9 @@ class PreferredInput(Source):
                 self._left_behind.append(old)
             self.active, self._active_index = Microphone(self.devices[index]), index
             self.active.start()
-        self.switch_note = None if reason is None else f"switched from {old.name}: {reason}"
+        self.switch_note = None
         if old is not None and reason is not None:
+            self.switch_note = f"switched from {old.name}: {reason}"
             log.info("capture moves from %s to %s: %s", old.name, self._label(index), reason)
             self.switches.append(
                 {"at": time.time(), "from": old.name, "to": self._label(index), "reason": reason}
@@ -154,9 +156,7 @@ class PreferredInput(Source):
             if lost and len(self.devices) > 1:
                 fallback = self._best(excluding=index)
                 if fallback is not None:
-                    if self._is_present(
-                        index
-                    ):  # there but broken: not chosen again until replugged
+                    if self._is_present(index):  # there but broken: passed over until replugged
                         self._passed_over.add(index)
                     self._switch(fallback, active.reason or "lost")
                     continue
