@@ -190,6 +190,15 @@ class Device:
         self.host, self.port = server.removeprefix("http://").split(":")
         self.device_id, self.secret = device_id, secret
 
+    @classmethod
+    def paired(cls, server: str, code: str) -> Device:
+        """Trade a pairing code for credentials, as a device does first."""
+        status, answer = cls(server, "", b"").send(
+            "POST", "/v1/pair", json.dumps({"code": code}).encode(), sign=False
+        )
+        assert status == 200, answer
+        return cls(server, answer["device_id"], bytes.fromhex(answer["secret"]))
+
     def send(self, method: str, target: str, body: bytes = b"", headers=None, *, sign=True):
         conn = http.client.HTTPConnection(self.host, int(self.port), timeout=30)
         signed = sign_request(self.device_id, self.secret, method, target, body) if sign else {}
@@ -226,22 +235,18 @@ def test_bad_requests_are_refused_with_a_clear_status_and_store_nothing(
     env = pulse.env
     daemon = daemon_factory()
     daemon.wait_recording()
-    host_port = listener.removeprefix("http://")
 
     def pair_with(code: str) -> tuple[int, dict]:
-        conn = http.client.HTTPConnection(*host_port.split(":"), timeout=30)
-        conn.request("POST", "/v1/pair", body=json.dumps({"code": code}).encode())
-        response = conn.getresponse()
-        return response.status, json.loads(response.read())
+        return Device(listener, "", b"").send(
+            "POST", "/v1/pair", json.dumps({"code": code}).encode(), sign=False
+        )
 
     code = pairing_code(env)
     wrong = f"{(int(code.replace('-', '')) + 1) % 10**8:08d}"
     statuses = [pair_with(wrong)[0] for _ in range(5)]
     assert statuses == [401, 401, 401, 401, 429]  # a limit on guesses
     assert pair_with(code)[0] == 401  # ... after which the code is void
-    status, answer = pair_with(pairing_code(env))
-    assert status == 200
-    device = Device(listener, answer["device_id"], bytes.fromhex(answer["secret"]))
+    device = Device.paired(listener, pairing_code(env))
     for name, says in (("pendant", "already paired"), ("../etc", "expected 1 to 40 letters")):
         refused = earmark("pair", "--name", name, env=env)
         assert refused.returncode == 1 and says in refused.stderr
@@ -336,11 +341,7 @@ def test_an_upload_retried_is_stored_once_and_requests_are_rate_limited(
     env = pulse.env
     daemon = daemon_factory()
     daemon.wait_recording()
-    host, port = listener.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=30)
-    conn.request("POST", "/v1/pair", body=json.dumps({"code": pairing_code(env)}).encode())
-    answer = json.loads(conn.getresponse().read())
-    device = Device(listener, answer["device_id"], bytes.fromhex(answer["secret"]))
+    device = Device.paired(listener, pairing_code(env))
 
     with wave.open(str(speak("Robert will send the slides by Friday.")), "rb") as w:
         body = w.readframes(w.getnframes())
