@@ -34,6 +34,8 @@ __all__ = [
     "recover_journals",
     "SAMPLE_RATE",
     "new_uid",
+    "write_wav",
+    "fsync_dir",
 ]
 
 log = logging.getLogger(__name__)
@@ -66,7 +68,17 @@ class SpooledUtterance:
         return np.frombuffer(frames, dtype=np.int16).astype(np.float32) / 32768.0
 
 
-def _fsync_dir(directory: Path) -> None:
+def write_wav(fileobj, samples: np.ndarray) -> None:
+    """16 kHz mono 16-bit samples as a WAV file into an open binary file."""
+    with wave.open(fileobj, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(SAMPLE_RATE)
+        wav.writeframes(np.asarray(samples, dtype="<i2").tobytes())
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make the names last written in a directory (renames included) survive a crash."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -113,11 +125,7 @@ class Spool:
         }
         try:
             with open(wav_tmp, "wb") as raw:
-                with wave.open(raw, "wb") as wav:
-                    wav.setnchannels(1)
-                    wav.setsampwidth(2)
-                    wav.setframerate(SAMPLE_RATE)
-                    wav.writeframes(pcm.tobytes())
+                write_wav(raw, pcm)
                 raw.flush()
                 os.fsync(raw.fileno())
             with open(meta_tmp, "w", encoding="utf-8") as fh:
@@ -126,7 +134,7 @@ class Spool:
                 os.fsync(fh.fileno())
             os.replace(wav_tmp, wav_path)
             os.replace(meta_tmp, meta_path)
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         except OSError as exc:
             for leftover in (wav_tmp, meta_tmp, wav_path):
                 leftover.unlink(missing_ok=True)

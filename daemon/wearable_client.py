@@ -19,7 +19,6 @@ import ssl
 import threading
 import time
 import uuid
-import wave
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -30,7 +29,7 @@ from daemon.errors import EarmarkError
 from daemon.opus import encode_opus
 from daemon.paths import write_private
 from daemon.sources.base import Source
-from daemon.spool import SAMPLE_RATE
+from daemon.spool import SAMPLE_RATE, write_wav
 from daemon.wearable_auth import sign_request
 
 __all__ = ["Credentials", "OfflineBuffer", "WearableClient"]
@@ -210,11 +209,7 @@ class OfflineBuffer:
 
     def wav(self, upload_id: str) -> bytes:
         out = io.BytesIO()
-        with wave.open(out, "wb") as wav:
-            wav.setnchannels(1)
-            wav.setsampwidth(2)
-            wav.setframerate(SAMPLE_RATE)
-            wav.writeframes(self.samples(upload_id).astype("<i2").tobytes())
+        write_wav(out, self.samples(upload_id))
         return out.getvalue()
 
     def remove(self, upload_id: str) -> None:

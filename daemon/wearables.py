@@ -17,7 +17,6 @@ import os
 import queue
 import threading
 import time
-import wave
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,7 +29,14 @@ from daemon.profiles import Profile
 from daemon.segmenter import Segmenter
 from daemon.sources.file import FileSource
 from daemon.sources.wearable import Wearable
-from daemon.spool import SAMPLE_RATE, SpeechJournal, Spool, SpooledUtterance
+from daemon.spool import (
+    SAMPLE_RATE,
+    SpeechJournal,
+    Spool,
+    SpooledUtterance,
+    fsync_dir,
+    write_wav,
+)
 from daemon.store import PairedWearable, Store, WearableUpload
 from daemon.wearable_listener import RequestRejected
 
@@ -148,14 +154,11 @@ class WearableAudio:
         path = self._inbox_path(wearable.id, upload_id)
         partial = path.with_suffix(".part")
         with open(partial, "wb") as raw:
-            with wave.open(raw, "wb") as wav:
-                wav.setnchannels(1)
-                wav.setsampwidth(2)
-                wav.setframerate(SAMPLE_RATE)
-                wav.writeframes(samples.astype("<i2").tobytes())
+            write_wav(raw, samples)
             raw.flush()
             os.fsync(raw.fileno())
         os.replace(partial, path)
+        fsync_dir(self.inbox)  # the file lasts before the store says it was received
         self.store.add_upload(
             WearableUpload(
                 device_id=wearable.id,
