@@ -235,6 +235,11 @@ def test_an_open_search_window_costs_no_audio(pulse, daemon_factory, x_display, 
     daemon = daemon_factory(env=env, headless=False)
     daemon.wait_recording()
     x_display.wait_window("^Earmark: ")
+    # The tray shows before pynput listens; a key pressed between the two would go unheard.
+    wait_until(
+        lambda: "search hotkey ctrl+alt+space is ready" in daemon.log.read_text(),
+        what="the hotkey listener",
+    )
     x_display.xdotool("key", "ctrl+alt+space")
     x_display.wait_window("^Earmark search$", timeout=5)
     x_display.xdotool("type", "budget")  # searching while speech is heard
