@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -108,9 +109,10 @@ def test_spoken_email_and_card_number_never_reach_store_index_or_export(
     daemon.wait_for(lambda s: s["utterances_transcribed"] == 3, what="all three")
     # the card number read aloud may be flagged as a repetition loop: look at flagged ones too
     texts = [r["text"] for r in earmark_json("transcripts", "--flagged", env=env)]
-    assert texts[0].startswith("My email is [email]") and texts[1].startswith(
-        "My card number is [card]"
-    )
+    assert texts[0].startswith("My email is [email]"), texts
+    # the model may drop a group of digits ("My Car number is 4242 4242 4242"): fewer than 13
+    # digits is labelled a phone number, and hidden all the same
+    assert re.match(r"my car\w* number is \[(card|phone)\]", texts[1], re.I), texts
     everything = earmark("transcripts", "--flagged", env=env).stdout
     everything += export("default", env)
     assert "mail.com" not in everything and "Robert" not in everything
