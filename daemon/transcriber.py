@@ -8,6 +8,7 @@ noise are flagged (kept in the store with the reason, left out of the index), ne
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -79,14 +80,26 @@ def judge_segment(
     return None
 
 
-# Whisper encodes every window as 30 s of audio, padding short speech with silence. For an
-# utterance of a few seconds most of that work is padding, so the live path encodes a shorter
-# window: the utterance plus a margin, at least 20 s (shorter windows cost accuracy on the eval
-# clips; 20 s kept the word error rate and cut CPU by about a quarter; see bench/).
+# Whisper encodes every window as 30 s of audio, padding short speech with silence, and then
+# decodes as if the window could hold 30 s of words. For an utterance of a few seconds most of
+# that is wasted, so the live path (measured in bench/live_vs_offline.py) trims three things:
+# - the encoder sees the utterance plus a margin, at least 10 s (shorter windows make the model
+#   lose its place and fall back to sampling more often, which costs more than it saves);
+# - the decoder may write at most 8 tokens a second of audio (plus 16): speech never needs more,
+#   and a repetition loop, which would be flagged anyway, stops early instead of at 448 tokens;
+# - a remainder of under 0.5 s after the last timestamp is not decoded as a window of its own:
+#   it is the silence the segmenter kept after the speech (the model ended its text there).
 _FULL_WINDOW_FRAMES = 3000
-_MIN_WINDOW_FRAMES = 2000
+_MIN_WINDOW_FRAMES = 1000
 _WINDOW_MARGIN_FRAMES = 100
 _FRAMES_PER_SECOND = 100
+_TOKENS_PER_SECOND = 8
+_EXTRA_TOKENS = 16
+_REMAINDER_FRAMES = 50
+# The vocabulary goes into the prompt twice (as earlier text and as hotwords), and Whisper's
+# prompt and answer share 448 tokens: beyond about 100 tokens each, the model starts to repeat
+# the vocabulary instead of transcribing, and by 220 it has no room left to write anything.
+_VOCABULARY_TOKENS = 100
 
 
 def _window_frames(samples: int) -> int:
@@ -98,14 +111,35 @@ def _utterance_model_class():
     from faster_whisper import WhisperModel
 
     class UtteranceWhisperModel(WhisperModel):
-        """A WhisperModel whose encoder sees only `window_frames` of each 30 s window."""
+        """A WhisperModel fitted to one utterance: see `fit`."""
 
         window_frames = _FULL_WINDOW_FRAMES
+        token_limit: int | None = None
+
+        def fit(self, samples: int) -> None:
+            """Size the encoder window and the token limit to `samples` of audio."""
+            self.window_frames = _window_frames(samples)
+            self.token_limit = samples * _TOKENS_PER_SECOND // 16_000 + _EXTRA_TOKENS
 
         def encode(self, features):
             if features.shape[-1] > self.window_frames:
                 features = features[..., : self.window_frames]
             return super().encode(features)
+
+        def generate_with_fallback(self, encoder_output, prompt, tokenizer, options):
+            room = self.max_length - len(prompt)  # a long vocabulary prompt leaves less
+            if self.token_limit is not None and room > 0:
+                limit = min(room, self.token_limit, options.max_new_tokens or room)
+                options = dataclasses.replace(options, max_new_tokens=limit)
+            return super().generate_with_fallback(encoder_output, prompt, tokenizer, options)
+
+        def _split_segments_by_timestamps(self, *, segment_size, seek, **kwargs):
+            segments, next_seek, single_ending = super()._split_segments_by_timestamps(
+                segment_size=segment_size, seek=seek, **kwargs
+            )
+            if seek + segment_size - next_seek < _REMAINDER_FRAMES:
+                return segments, seek + segment_size, True  # as if it ended the window
+            return segments, next_seek, single_ending
 
     return UtteranceWhisperModel
 
@@ -135,6 +169,7 @@ class Transcriber:
         self.settings = settings
         self.model_path = resolve_model(settings.model)
         self._model = None
+        self._vocabulary: str | None = None  # once the model's tokenizer can measure it
         self.calls = 0
 
     @property
@@ -160,9 +195,29 @@ class Transcriber:
             raise ModelError(f"the speech model {self.label!r} could not be loaded: {exc}") from exc
         log.info("loaded model %s with %d threads", self.label, threads)
 
+    def vocabulary(self) -> str:
+        """The profile's vocabulary as Whisper is prompted with it: the terms that fit."""
+        if self._model is None:
+            return ", ".join(self.settings.vocabulary)
+        if self._vocabulary is None:
+            terms = list(self.settings.vocabulary)
+            encode = self._model.hf_tokenizer.encode
+            while terms and len(encode(" " + ", ".join(terms)).ids) > _VOCABULARY_TOKENS:
+                terms.pop()
+            if len(terms) < len(self.settings.vocabulary):
+                log.warning(
+                    "the vocabulary is longer than Whisper's prompt can hold: its first %d terms "
+                    "are used, the other %d (from %r on) are left out",
+                    len(terms),
+                    len(self.settings.vocabulary) - len(terms),
+                    self.settings.vocabulary[len(terms)],
+                )
+            self._vocabulary = ", ".join(terms)
+        return self._vocabulary
+
     def options(self) -> dict:
         """The faster-whisper transcribe() options, shared by the live path and benchmarks."""
-        vocabulary = ", ".join(self.settings.vocabulary)
+        vocabulary = self.vocabulary()
         return {
             "language": self.settings.language or None,
             "beam_size": self.settings.beam_size,
@@ -178,7 +233,7 @@ class Transcriber:
         if self._model is None:
             self.load()
         self.calls += 1
-        self._model.window_frames = _window_frames(len(audio))
+        self._model.fit(len(audio))
         segments, info = self._model.transcribe(audio, **self.options())
         result = []
         for seg in segments:  # the generator does the work: consumed here, on this thread

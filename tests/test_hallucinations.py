@@ -47,6 +47,6 @@ def test_known_inventions_are_flagged(text, kwargs, reason):
 def test_encoder_window_fits_the_utterance():
     from daemon.transcriber import _window_frames
 
-    assert _window_frames(16_000 * 3) == 2000  # short speech: the 20 s floor
+    assert _window_frames(16_000 * 3) == 1000  # short speech: the 10 s floor
     assert _window_frames(16_000 * 25) == 2600  # its length plus a second
     assert _window_frames(16_000 * 40) == 3000  # never more than Whisper's 30 s

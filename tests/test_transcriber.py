@@ -38,6 +38,46 @@ def test_bundled_model_transcribes_speech_with_words_and_figures(transcriber, sp
     assert transcriber.calls == 1
 
 
+def test_an_utterance_costs_one_window_and_a_token_budget_for_its_length(transcriber, speak):
+    audio = read(speak("Please bring the revised forecast to the meeting."))
+    audio = np.concatenate([audio, np.zeros(8000, dtype=np.float32)])  # the kept 0.5 s tail
+    model = transcriber._model
+    encoded, limits = [], []
+    encode, generate = model.encode, model.generate_with_fallback
+
+    def spy_encode(features):
+        encoded.append(features.shape[-1])
+        return encode(features)
+
+    def spy_generate(encoder_output, prompt, tokenizer, options):
+        result = generate(encoder_output, prompt, tokenizer, options)
+        limits.append((model.token_limit, len(result[0].sequences_ids[0])))
+        return result
+
+    model.encode, model.generate_with_fallback = spy_encode, spy_generate
+    try:
+        segments, _ = transcriber.transcribe(audio)
+    finally:
+        del model.encode, model.generate_with_fallback
+    assert "revised forecast" in " ".join(s.text for s in segments).lower()
+    assert len(encoded) == 1  # one window: none more for the silent tail
+    assert model.window_frames == 1000  # of which the encoder sees 10 s, not 30
+    seconds = len(audio) / 16000
+    assert limits[0][0] == int(seconds * 8) + 16 and limits[0][1] <= limits[0][0]
+
+
+def test_a_long_vocabulary_is_cut_to_what_the_prompt_holds_and_speech_still_comes_through(
+    speak, caplog
+):
+    terms = ("Photosynthesis", *(f"Term{i}" for i in range(149)))  # some 600 tokens
+    t = Transcriber(Transcription(vocabulary=terms, threads=2))
+    segments, _ = t.transcribe(read(speak("The concert starts at eight.")))
+    assert "concert starts" in " ".join(s.text for s in segments).lower()
+    used = t.options()["initial_prompt"].split(", ")
+    assert used == list(terms[: len(used)]) and 10 < len(used) < len(terms)
+    assert f"its first {len(used)} terms are used" in caplog.text
+
+
 def test_vocabulary_reaches_the_model(speak):
     t = Transcriber(Transcription(vocabulary=("Earmark",), threads=2))
     assert t.options()["initial_prompt"] == "Earmark"
