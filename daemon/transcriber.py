@@ -87,8 +87,9 @@ def judge_segment(
 #   lose its place and fall back to sampling more often, which costs more than it saves);
 # - the decoder may write at most 8 tokens a second of audio (plus 16): speech never needs more,
 #   and a repetition loop, which would be flagged anyway, stops early instead of at 448 tokens;
-# - a remainder of under 0.5 s after the last timestamp is not decoded as a window of its own:
-#   it is the silence the segmenter kept after the speech (the model ended its text there).
+# - a remainder of under 0.5 s after the model's closing timestamp is not decoded as a window of
+#   its own: it is the silence the segmenter kept after the speech (text the model left
+#   unfinished there is still decoded again, as Whisper does).
 _FULL_WINDOW_FRAMES = 3000
 _MIN_WINDOW_FRAMES = 1000
 _WINDOW_MARGIN_FRAMES = 100
@@ -133,11 +134,12 @@ def _utterance_model_class():
                 options = dataclasses.replace(options, max_new_tokens=limit)
             return super().generate_with_fallback(encoder_output, prompt, tokenizer, options)
 
-        def _split_segments_by_timestamps(self, *, segment_size, seek, **kwargs):
+        def _split_segments_by_timestamps(self, *, tokenizer, tokens, segment_size, seek, **kw):
             segments, next_seek, single_ending = super()._split_segments_by_timestamps(
-                segment_size=segment_size, seek=seek, **kwargs
+                tokenizer=tokenizer, tokens=tokens, segment_size=segment_size, seek=seek, **kw
             )
-            if seek + segment_size - next_seek < _REMAINDER_FRAMES:
+            closed = bool(tokens) and tokens[-1] >= tokenizer.timestamp_begin  # no words cut off
+            if closed and seek + segment_size - next_seek < _REMAINDER_FRAMES:
                 return segments, seek + segment_size, True  # as if it ended the window
             return segments, next_seek, single_ending
 
