@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from daemon import control
+from daemon import control, portaudio
 from daemon.errors import EarmarkError
 from daemon.hotkey import DEFAULT_HOTKEY, SearchHotkey
 from daemon.paths import Paths
@@ -75,14 +75,12 @@ def _open(path: Path) -> None:
 
 def _play(paths: list[str]) -> None:
     import numpy as np
-    import sounddevice
 
     for path in paths:
         with wave.open(path, "rb") as f:
             samples = np.frombuffer(f.readframes(f.getnframes()), dtype=np.int16)
             rate = f.getframerate()
-        sounddevice.play(samples, rate)
-        sounddevice.wait()
+        portaudio.play(samples, rate)
 
 
 class Desktop:

@@ -7,7 +7,7 @@ import shutil
 import stat
 from dataclasses import dataclass
 
-from daemon import control
+from daemon import control, portaudio
 from daemon.errors import EarmarkError
 from daemon.paths import Paths
 from daemon.profiles import load_profile
@@ -36,7 +36,7 @@ def _audio() -> list[Check]:
     if not devices:
         return [Check("audio", WARN, "no input device found; Earmark will wait for one to appear")]
     try:
-        default = sd.query_devices(kind="input")["name"]
+        default = portaudio.query(kind="input")["name"]
     except (ValueError, sd.PortAudioError):
         default = None
     names = ", ".join(d["name"] for d in devices)

@@ -110,9 +110,9 @@ def test_spoken_email_and_card_number_never_reach_store_index_or_export(
     # the card number read aloud may be flagged as a repetition loop: look at flagged ones too
     texts = [r["text"] for r in earmark_json("transcripts", "--flagged", env=env)]
     assert texts[0].startswith("My email is [email]"), texts
-    # the model may drop a group of digits ("My Car number is 4242 4242 4242"): fewer than 13
-    # digits is labelled a phone number, and hidden all the same
-    assert re.match(r"my car\w* number is \[(card|phone)\]", texts[1], re.I), texts
+    # the model may drop a group of digits ("My Car number is 4242 4242 4242") or break them up
+    # with words: what is left is labelled a phone number or a number, and hidden all the same
+    assert re.match(r"my car\w* number is \[(card|phone|number)\]", texts[1], re.I), texts
     everything = earmark("transcripts", "--flagged", env=env).stdout
     everything += export("default", env)
     assert "mail.com" not in everything and "Robert" not in everything

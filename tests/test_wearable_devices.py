@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
 from realparts import earmark, earmark_json, wait_for_hits
+
+from daemon import portaudio
+from daemon.sources.microphone import Microphone
 
 pytestmark = pytest.mark.integration
 
@@ -120,3 +124,49 @@ def test_an_input_delivering_only_zeros_counts_as_lost(
     notes = [s["why"] for row in ledger for s in row["switches"]]
     assert any("only zeros" in note for note in notes), notes
     assert daemon.stop() == 0
+
+
+def test_device_checks_and_rescans_on_other_threads_never_disturb_capture(pulse, monkeypatch):
+    """PortAudio is not thread-safe: the input supervisor queries devices while a microphone
+    rescans them; neither may fail, and no rescan may close the stream capture is reading."""
+    for name, value in pulse.vars.items():
+        monkeypatch.setenv(name, value)
+    assert portaudio.rescan()  # PortAudio now sees the test server
+    mic = Microphone()
+    mic.start()
+    stop, failures, refused = threading.Event(), [], []
+
+    def rescanning() -> None:
+        while not stop.is_set():
+            refused.append(not portaudio.rescan())
+
+    def querying() -> None:
+        while not stop.is_set():
+            try:
+                if "pulse" not in [d["name"] for d in portaudio.query()]:
+                    failures.append("the pulse device was missing")
+            except Exception as exc:  # noqa: BLE001 - any failure is the finding
+                failures.append(repr(exc))
+
+    threads = [threading.Thread(target=f) for f in (rescanning, querying)]
+    try:
+        deadline = time.monotonic() + 10
+        while mic.read(0.5) is None and time.monotonic() < deadline:
+            pass  # until the stream delivers
+        heard = 0
+        for thread in threads:
+            thread.start()
+        until = time.monotonic() + 3
+        while time.monotonic() < until:
+            block = mic.read(0.5)
+            heard += 0 if block is None else len(block.samples)
+        assert mic.state == "listening", mic.reason
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+        mic.stop()
+    assert failures == []
+    assert refused and all(refused)  # never while the microphone's stream was open
+    assert heard > 2.5 * 16000  # the stream kept delivering throughout
+    assert portaudio.rescan()  # and once it closed, rescans run again

@@ -5,8 +5,9 @@ where macOS and Windows list every microphone); on Linux PortAudio only sees `pu
 so a name that matches a PulseAudio/PipeWire source instead pins that source with PULSE_SOURCE
 and records it through the `pulse` device. The audio callback never blocks: it copies the block
 into a bounded queue and drops (and counts) blocks only if the reader has fallen 10 s behind.
-When no audio arrives for 2 s, or a pinned source disappears, the device counts as lost; the
-supervisor then retries with backoff until it is back, and the source reports WAITING meanwhile.
+When no audio arrives for 2 s (5 s for a stream just opened), or a pinned source disappears, the
+device counts as lost; the supervisor then retries with backoff until it is back, and the source
+reports WAITING meanwhile. All PortAudio calls go through `daemon.portaudio`, which is thread-safe.
 A device that delivers nothing but zeros for 10 s (a Bluetooth headset whose link broke often
 does) counts as lost too, not as silence: it reports WAITING with that reason while its blocks
 still flow, so it is listening again the moment real sound returns.
@@ -25,6 +26,7 @@ import time
 
 import numpy as np
 
+from daemon import portaudio
 from daemon.errors import DeviceNotFound
 from daemon.sources.base import LISTENING, WAITING, AudioBlock, Source
 from daemon.spool import SAMPLE_RATE
@@ -34,6 +36,7 @@ __all__ = ["Microphone", "list_input_devices", "pulse_sources"]
 log = logging.getLogger(__name__)
 
 _SILENT_STREAM_S = 2.0
+_FIRST_BLOCK_S = 5.0  # a stream just opened may take a moment (PulseAudio adapting its latency)
 _ZEROS_LOST_S = 10.0
 _BACKOFF_S = (0.5, 1.0, 2.0, 3.0)
 _PULSE_CHECK_S = 0.5
@@ -63,8 +66,6 @@ def pulse_sources() -> list[tuple[str, str]]:
 
 def list_input_devices() -> list[dict]:
     """Every input device: PortAudio devices, then PulseAudio sources (Linux)."""
-    import sounddevice as sd
-
     devices = [
         {
             "index": d["index"],
@@ -72,7 +73,7 @@ def list_input_devices() -> list[dict]:
             "kind": "portaudio",
             "default_samplerate": d["default_samplerate"],
         }
-        for d in sd.query_devices()
+        for d in portaudio.query()
         if d["max_input_channels"] > 0
     ]
     devices += [
@@ -88,10 +89,12 @@ def input_device_present(text: str) -> bool:
     names = [f"{name} {description}" for name, description in pulse_sources()]
     try:
         import sounddevice as sd
-
-        names += [d["name"] for d in sd.query_devices() if d["max_input_channels"] > 0]
     except OSError:  # no PortAudio
-        pass
+        return any(wanted in name.lower() for name in names)
+    try:
+        names += [d["name"] for d in portaudio.query() if d["max_input_channels"] > 0]
+    except sd.PortAudioError as exc:
+        log.debug("PortAudio device query failed: %s", exc)
     return any(wanted in name.lower() for name in names)
 
 
@@ -212,29 +215,30 @@ class Microphone(Source):
         attempt = 0
         while not self._stop.is_set():
             try:
-                device, rate, label = self._resolve()
-                self._rate = rate
-                self._resampler = None
-                if rate != SAMPLE_RATE:
-                    import av
+                with portaudio.lock:  # PULSE_SOURCE is read when the stream opens
+                    device, rate, label = self._resolve()
+                    self._rate = rate
+                    self._resampler = None
+                    if rate != SAMPLE_RATE:
+                        import av
 
-                    self._resampler = av.AudioResampler(
-                        format="s16", layout="mono", rate=SAMPLE_RATE
+                        self._resampler = av.AudioResampler(
+                            format="s16", layout="mono", rate=SAMPLE_RATE
+                        )
+                    stream = portaudio.open_input(
+                        device=device,
+                        samplerate=rate,
+                        channels=1,
+                        dtype="int16",
+                        blocksize=int(rate * self.block_frames_ms / 1000),
+                        callback=self._callback_for(label, rate),
                     )
-                stream = sd.InputStream(
-                    device=device,
-                    samplerate=rate,
-                    channels=1,
-                    dtype="int16",
-                    blocksize=int(rate * self.block_frames_ms / 1000),
-                    callback=self._callback_for(label, rate),
-                )
-                stream.start()
             except (DeviceNotFound, sd.PortAudioError, OSError, ValueError) as exc:
                 self._waiting(f"waiting for microphone: {exc}")
                 self._backoff(attempt)
                 attempt += 1
-                self._refresh_devices()
+                if not self._stop.is_set():
+                    portaudio.rescan()
                 continue
             attempt = 0
             self._last_audio = self._last_sound = time.monotonic()
@@ -245,9 +249,9 @@ class Microphone(Source):
             lost = self._watch()
             if lost:  # said before closing, which a vanished device can slow down
                 self._waiting(f"waiting for microphone: {lost}")
-            self._close(stream)
+            portaudio.close(stream)
             if lost:
-                self._refresh_devices()
+                portaudio.rescan()
 
     def _callback_for(self, label: str, rate: int):
         def callback(indata, frames, time_info, status):
@@ -266,11 +270,13 @@ class Microphone(Source):
 
     def _watch(self) -> str | None:
         """Wait while the stream is healthy; returns why it was lost, or None when stopping."""
+        opened = self._last_audio
         next_pulse_check = time.monotonic() + _PULSE_CHECK_S
         while not self._stop.wait(0.2):
             now = time.monotonic()
-            if now - self._last_audio > _SILENT_STREAM_S:
-                return f"{self.name} delivered no audio for {_SILENT_STREAM_S:.0f} s"
+            limit = _SILENT_STREAM_S if self._last_audio > opened else _FIRST_BLOCK_S
+            if now - self._last_audio > limit:
+                return f"{self.name} delivered no audio for {limit:.0f} s"
             zeros = now - self._last_sound > _ZEROS_LOST_S
             if zeros != self.only_zeros:
                 self.only_zeros = zeros
@@ -292,22 +298,3 @@ class Microphone(Source):
 
     def _backoff(self, attempt: int) -> None:
         self._stop.wait(_BACKOFF_S[min(attempt, len(_BACKOFF_S) - 1)])
-
-    @staticmethod
-    def _close(stream) -> None:
-        closer = threading.Thread(target=stream.abort, daemon=True)
-        closer.start()
-        closer.join(timeout=3)  # a vanished device can hang abort(); never hang the daemon on it
-        if not closer.is_alive():
-            stream.close(ignore_errors=True)
-
-    @staticmethod
-    def _refresh_devices() -> None:
-        """Re-enumerate PortAudio devices so one that appeared is seen."""
-        import sounddevice as sd
-
-        try:
-            sd._terminate()  # documented way to rescan: https://github.com/spatialaudio/python-sounddevice/issues/47
-            sd._initialize()
-        except sd.PortAudioError as exc:
-            log.debug("PortAudio rescan failed: %s", exc)

@@ -149,24 +149,31 @@ class PreferredInput(Source):
     def _supervise(self) -> None:
         next_presence = 0.0
         while not self._stop.wait(_CHECK_S):
-            active, index = self.active, self._active_index
-            if active is None or index is None:
-                continue
-            lost = active.state == WAITING and active.reason not in (None, "starting")
-            if lost and len(self.devices) > 1:
-                fallback = self._best(excluding=index)
-                if fallback is not None:
-                    if self._is_present(index):  # there but broken: passed over until replugged
-                        self._passed_over.add(index)
-                    self._switch(fallback, active.reason or "lost")
-                    continue
-            if time.monotonic() < next_presence:
-                continue
-            next_presence = time.monotonic() + _PRESENCE_EVERY_S
-            for i in list(self._passed_over):
-                if i != index and not self._is_present(i):
-                    self._passed_over.discard(i)  # gone; it may come back healthy
-            for better in range(index):
-                if better not in self._passed_over and self._is_present(better):
-                    self._switch(better, f"{self._label(better)} appeared")
-                    break
+            try:
+                next_presence = self._follow(next_presence)
+            except Exception:  # a failed device query must not stop capture following devices
+                log.exception("checking the inputs failed; checking again")
+
+    def _follow(self, next_presence: float) -> float:
+        """One look at the inputs: leave a lost one, go back to a preferred one that appeared."""
+        active, index = self.active, self._active_index
+        if active is None or index is None:
+            return next_presence
+        lost = active.state == WAITING and active.reason not in (None, "starting")
+        if lost and len(self.devices) > 1:
+            fallback = self._best(excluding=index)
+            if fallback is not None:
+                if self._is_present(index):  # there but broken: passed over until replugged
+                    self._passed_over.add(index)
+                self._switch(fallback, active.reason or "lost")
+                return next_presence
+        if time.monotonic() < next_presence:
+            return next_presence
+        for i in list(self._passed_over):
+            if i != index and not self._is_present(i):
+                self._passed_over.discard(i)  # gone; it may come back healthy
+        for better in range(index):
+            if better not in self._passed_over and self._is_present(better):
+                self._switch(better, f"{self._label(better)} appeared")
+                break
+        return time.monotonic() + _PRESENCE_EVERY_S
