@@ -24,7 +24,8 @@ _EMAIL = re.compile(
 )
 _DIGIT_RUN = re.compile(r"(?<![\w])\+?\d(?:[ ,.\-]{0,2}\d)+")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_PLAIN_NUMBER = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$|^\d+(?:\.\d+)?$")
+# a quantity: thousands grouped by commas, a decimal fraction, or at most six digits in a row
+_PLAIN_NUMBER = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$|^\d+\.\d+$|^\d{1,6}$")
 
 DETECTORS = ("email", "phone", "card")
 
@@ -34,7 +35,7 @@ def _digits(text: str) -> int:
 
 
 def _number_kind(run: str) -> str | None:
-    """'card' for 13 digits or more, 'phone' for 7 to 12 in groups; None for plain numbers."""
+    """'card' for 13 digits or more, 'phone' for 7 to 12 that are no quantity; else None."""
     count = _digits(run)
     if count >= 13:
         return "card"

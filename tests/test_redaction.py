@@ -19,6 +19,8 @@ REDACTOR = Redactor(patterns=[r"\bproject falcon\b"])
         ("My number is 555-123-4567, thanks.", "My number is [phone], thanks."),
         ("My card number is 4,24,24,24,24,24,24,24,24,24,24,22", "My card number is [card]"),
         ("The card is 4111 1111 1111 1111.", "The card is [card]."),
+        ("My card number is 402404242424", "My card number is [phone]"),  # digits dropped
+        ("Call 5551234567 now.", "Call [phone] now."),
         ("Project Falcon ships in May.", "[redacted] ships in May."),
         # near misses stay as they were
         ("We meet at noon.", "We meet at noon."),
@@ -28,6 +30,8 @@ REDACTOR = Redactor(patterns=[r"\bproject falcon\b"])
         ("Look at the website example.com tomorrow.", "Look at the website example.com tomorrow."),
         ("Version 3.11.7 is out.", "Version 3.11.7 is out."),
         ("Room 101 at 10.30.", "Room 101 at 10.30."),
+        ("We counted 125000 birds.", "We counted 125000 birds."),
+        ("Pi is 3.14159265.", "Pi is 3.14159265."),
     ],
 )
 def test_what_is_redacted_and_what_is_not(said, kept):
