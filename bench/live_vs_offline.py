@@ -65,16 +65,19 @@ def live(wav: Path, work: Path, pulse: Pulse) -> dict:
         started = time.monotonic()
         pulse.play(wav)
         played = time.monotonic() - started
-        status = daemon.wait_for(
-            lambda s: (
-                s["backlog"] == 0
+        heard = {"count": -1, "since": 0.0}
+
+        def drained(s: dict) -> bool:
+            """No new utterance for 3 s (the last one is closed after a pause), all transcribed."""
+            if s["utterances_heard"] != heard["count"]:
+                heard.update(count=s["utterances_heard"], since=time.monotonic())
+            return (
+                time.monotonic() - heard["since"] > 3
+                and s["backlog"] == 0
                 and s["utterances_transcribed"] == s["utterances_heard"]
-                and s["last_heard"] is not None
-                and time.time() - s["last_heard"] > 2
-            ),
-            timeout=600,
-            what="the backlog to drain",
-        )
+            )
+
+        status = daemon.wait_for(drained, timeout=600, what="the backlog to drain")
         cpu = process_cpu(daemon.proc.pid) - cpu_before
         rss_kb = int(
             next(

@@ -59,7 +59,7 @@ class Segmentation:
     """How the voice-activity detector cuts speech into utterances."""
 
     threshold: float = 0.5
-    min_silence_ms: int = 600
+    min_silence_ms: int = 900
     pre_roll_ms: int = 300
     min_speech_ms: int = 250
     max_utterance_s: float = 28.0

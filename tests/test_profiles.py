@@ -26,7 +26,7 @@ def test_user_profile_overrides_builtin(tmp_path):
     profile = load_profile("default", tmp_path)
     assert profile.description == "mine"
     assert profile.transcription.beam_size == 2
-    assert profile.segmentation.min_silence_ms == 600  # defaults fill what the file leaves out
+    assert profile.segmentation.min_silence_ms == 900  # defaults fill what the file leaves out
 
 
 def test_vocabulary_list(tmp_path):

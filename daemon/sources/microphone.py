@@ -101,7 +101,7 @@ def input_device_present(text: str) -> bool:
 class Microphone(Source):
     """A live input device; `device` is an index, a name substring, or None for the default."""
 
-    def __init__(self, device: str | int | None = None, *, block_ms: int = 100):
+    def __init__(self, device: str | int | None = None, *, block_ms: int = 250):
         self.device = device
         self.name = "microphone" if device is None else str(device)
         self.block_frames_ms = block_ms
