@@ -2,7 +2,8 @@
 
 The live path is the real one: the daemon records a private PulseAudio null sink while the
 recording plays into it in real time; its CPU time is read from /proc after the model loaded.
-The offline figure is one WhisperModel.transcribe() of the same audio with the same options.
+The offline figure is one WhisperModel.transcribe() of the same audio with the same options, run
+before and after the live run (the mean of the two, as a shared machine drifts).
 
     python bench/live_vs_offline.py [--minutes 10] [--eval DIR]
 """
@@ -122,7 +123,7 @@ def main() -> None:
             f"recording: {len(audio) / RATE / 60:.1f} min of speech from {len(clips)} clips, "
             f"{args.gap} s between clips"
         )
-        offline_cpu, offline_text = offline(audio, settings)
+        before_cpu, offline_text = offline(audio, settings)
         pulse = Pulse(work / "pulse")
         pulse.runtime.mkdir()
         pulse.start()
@@ -130,10 +131,15 @@ def main() -> None:
             result = live(wav, work, pulse)
         finally:
             pulse.stop()
+        after_cpu, _ = offline(audio, settings)  # the shared machine drifts: both sides of it
+    offline_cpu = (before_cpu + after_cpu) / 2
     status = result["status"]
     offline_wer = word_error_rate(reference, offline_text)
     live_wer = word_error_rate(reference, result["text"])
-    print(f"offline transcribe(): CPU {offline_cpu:.1f} s, WER {offline_wer:.3f}")
+    print(
+        f"offline transcribe(): CPU {offline_cpu:.1f} s (before the live run {before_cpu:.1f} s, "
+        f"after it {after_cpu:.1f} s), WER {offline_wer:.3f}"
+    )
     print(
         f"live daemon path:     CPU {result['cpu']:.1f} s, WER {live_wer:.3f} "
         f"({status['utterances_transcribed']} utterances, {status['whisper_calls']} model calls)"
