@@ -71,7 +71,7 @@ def test_kill_9_with_a_backlog_loses_and_duplicates_nothing(
     pulse, daemon_factory, speak, earmark_home
 ):
     sentences = [
-        ("The orchard needs pruning before winter.", "pruning"),
+        ("Please bring the revised forecast.", "forecast"),
         ("The quarterly budget review moves to next Tuesday.", "budget"),
         ("The violin concert starts at eight.", "concert"),
     ]

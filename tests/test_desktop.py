@@ -244,7 +244,7 @@ def test_an_open_search_window_costs_no_audio(pulse, daemon_factory, x_display, 
     x_display.wait_window("^Earmark search$", timeout=5)
     x_display.xdotool("type", "budget")  # searching while speech is heard
     sentences = {
-        "tuesday": "The budget review moves to Tuesday.",
+        "tuesday": "The budget review moves to next Tuesday.",
         "concert": "The concert starts at eight.",
         "experiment": "The pruning experiment failed again.",
     }

@@ -55,7 +55,7 @@ def test_spoken_meeting_lecture_and_research_each_summarised_in_their_own_profil
     say(
         pulse,
         speak,
-        "What if we remove the attention heads?",
+        "What if we remove the attention layers?",
         "The second experiment failed again.",
     )
     wait_for_hits("failed", 1, env=env, args=("--profile", "researcher"))

@@ -8,6 +8,7 @@ from daemon.errors import ImportFailed
 from daemon.sources.base import ENDED
 from daemon.sources.file import FileSource
 from daemon.sources.microphone import Microphone
+from daemon.sources.wearable import Wearable
 from daemon.spool import SAMPLE_RATE
 
 
@@ -76,3 +77,20 @@ def test_too_short_file_is_refused(tmp_path):
 def test_a_directory_is_refused(tmp_path):
     with pytest.raises(ImportFailed, match="is a directory"):
         FileSource(tmp_path)
+
+
+def test_a_wearable_keeps_every_sample_of_chunks_whose_stamps_jitter_and_drops_only_retries():
+    # A device stamps each one-second chunk from its audio callback's clock, which on a busy
+    # device runs up to ~0.15 s late: the next chunk then seems to start before this one ended.
+    wearable = Wearable("pendant")
+    chunks = [np.full(SAMPLE_RATE, i, dtype=np.int16) for i in range(4)]
+    stamps = [100.0, 101.15, 102.0, 103.05]  # on time, late, on time, late
+    for stamp, chunk in zip(stamps, chunks, strict=True):
+        assert wearable.push(stamp, chunk) == 1.0
+    assert wearable.push(102.0, chunks[2]) == 0.0  # a retry after a lost answer
+    blocks = []
+    while (block := wearable.read(0.01)) is not None:
+        blocks.append(block)
+    assert np.array_equal(np.concatenate([b.samples for b in blocks]), np.concatenate(chunks))
+    starts = [b.start for b in blocks]
+    assert starts == [100.0, 101.15, 102.15, 103.15]  # never running backwards

@@ -45,7 +45,7 @@ def test_capture_follows_a_wearable_as_it_comes_and_goes(
     finally:
         unplugged_at = time.time()
         unplug()  # ... and walks out of range before the utterance was even closed
-    hit = wait_for_hits("photosynthesis", 1, env=env)[0]
+    hit = wait_for_hits("sugar", 1, env=env)[0]
     assert hit["source"] == "earmark_lav.monitor"  # the last words of a device are kept
     status = daemon.wait_for(
         lambda s: s["source"] == "microphone" and s["source_state"] == "listening",
@@ -86,7 +86,7 @@ def test_capture_follows_a_wearable_as_it_comes_and_goes(
     assert any(n.startswith("microphone: switched from earmark_lav") for n in notes), notes
     assert any(n.startswith("earmark_lav.monitor: switched from microphone") for n in notes)
     texts = [s["text"].lower() for s in earmark_json("transcripts", env=env)]
-    for word in ("concert", "photosynthesis", "experiment", "attention"):
+    for word in ("concert", "sugar", "experiment", "attention"):
         assert sum(word in t for t in texts) == 1, texts  # each heard once, none lost
     assert daemon.stop() == 0
 

@@ -1,15 +1,19 @@
 """Wearable: live audio a paired network device streams to the daemon (docs/wearable-protocol.md).
 
 The listener pushes each verified chunk in; capture reads it out like any other source. Chunks
-carry the device's wall-clock time of their first sample. A chunk that repeats audio already
-heard (a retry after a lost answer) is cut to what is new. When no chunk has come for 5 s the
-device counts as gone ("stopped streaming") until the next one arrives.
+carry the device's wall-clock time of their first sample. A chunk whose start was already taken
+(a retry after a lost answer) is a repeat and dropped. Any other chunk is new audio, kept whole:
+a device stamps its chunks from its audio callbacks, which run late by a tenth of a second or
+more on a busy device, so consecutive chunks may seem to overlap; cutting that "overlap" would
+cut speech. When no chunk has come for 5 s the device counts as gone ("stopped streaming") until
+the next one arrives.
 """
 
 from __future__ import annotations
 
 import queue
 import time
+from collections import deque
 
 import numpy as np
 
@@ -20,6 +24,7 @@ __all__ = ["Wearable"]
 
 _GONE_AFTER_S = 5.0
 _QUEUE_BLOCKS = 600  # a minute of one-second chunks that capture has not read yet
+_REMEMBERED_STARTS = 600  # a repeat is a retry of a recent chunk: ten minutes of them is plenty
 
 
 class Wearable(Source):
@@ -29,6 +34,7 @@ class Wearable(Source):
         self._queue: queue.Queue[AudioBlock] = queue.Queue(maxsize=_QUEUE_BLOCKS)
         self._last_chunk = 0.0
         self._heard_until = 0.0  # device time just after the last sample taken
+        self._starts: deque[int] = deque(maxlen=_REMEMBERED_STARTS)  # in ms, as sent
 
     @property
     def state(self) -> str:
@@ -37,19 +43,21 @@ class Wearable(Source):
         return WAITING
 
     def push(self, start: float, samples: np.ndarray) -> float:
-        """Take a chunk; returns the seconds of it that were new. Raises queue.Full when
-        capture has fallen a minute behind (the device then keeps the chunk and retries)."""
-        skip = max(0, round((self._heard_until - start) * SAMPLE_RATE))
-        if skip >= len(samples):
+        """Take a chunk; returns the seconds of it that were new (0 for a repeat). Raises
+        queue.Full when capture has fallen a minute behind (the device then keeps the chunk and
+        retries)."""
+        key = round(start * 1000)
+        if key in self._starts:
             self._last_chunk = time.monotonic()
             return 0.0
-        fresh = samples[skip:]
-        block = AudioBlock(start=start + skip / SAMPLE_RATE, samples=fresh, source=self.name)
+        # placed no earlier than the end of the chunk before: the timeline never runs backwards
+        block = AudioBlock(start=max(start, self._heard_until), samples=samples, source=self.name)
         self._queue.put_nowait(block)
-        self._heard_until = block.start + len(fresh) / SAMPLE_RATE
+        self._starts.append(key)
+        self._heard_until = block.start + len(samples) / SAMPLE_RATE
         self._last_chunk = time.monotonic()
         self.reason = f"{self.name} stopped streaming"
-        return len(fresh) / SAMPLE_RATE
+        return len(samples) / SAMPLE_RATE
 
     def read(self, timeout: float) -> AudioBlock | None:
         try:
