@@ -433,6 +433,7 @@ def cmd_doctor(args) -> int:
     from daemon.doctor import FAIL, run_checks
 
     paths = _paths()
+    log.addHandler(logging.NullHandler())  # what a check finds is in its verdict, not a log line
     checks = run_checks(paths, profile=args.profile or _active_profile(paths))
     if args.json:
         _print_json([c.__dict__ for c in checks])
@@ -716,8 +717,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     period(p)
 
-    p = add("doctor", cmd_doctor, "check devices, model, folders and permissions", json_flag=True)
-    p.add_argument("--profile", metavar="NAME", help="check this profile's model")
+    p = add(
+        "doctor",
+        cmd_doctor,
+        "check devices, model, vocabulary, folders and permissions",
+        json_flag=True,
+    )
+    p.add_argument("--profile", metavar="NAME", help="check this profile's model and vocabulary")
 
     p = add(
         "autostart",

@@ -53,7 +53,14 @@ def _model(paths: Paths, profile: str) -> list[Check]:
         transcriber.load()
     except EarmarkError as exc:
         return [Check("model", FAIL, str(exc))]
-    return [Check("model", OK, f"{transcriber.label} loads from {transcriber.model_path}")]
+    checks = [Check("model", OK, f"{transcriber.label} loads from {transcriber.model_path}")]
+    used, wanted = len(transcriber.vocabulary()), len(settings.vocabulary)
+    if used < wanted:
+        detail = f"profile {profile!r}: {transcriber.vocabulary_cut(used)}"
+        checks.append(Check("vocabulary", WARN, detail))
+    elif wanted:
+        checks.append(Check("vocabulary", OK, f"profile {profile!r}: all {wanted} terms fit"))
+    return checks
 
 
 def _dirs(paths: Paths) -> list[Check]:

@@ -171,7 +171,7 @@ class Transcriber:
         self.settings = settings
         self.model_path = resolve_model(settings.model)
         self._model = None
-        self._vocabulary: str | None = None  # once the model's tokenizer can measure it
+        self._vocabulary: tuple[str, ...] | None = None  # once the model's tokenizer can measure it
         self.calls = 0
 
     @property
@@ -197,29 +197,31 @@ class Transcriber:
             raise ModelError(f"the speech model {self.label!r} could not be loaded: {exc}") from exc
         log.info("loaded model %s with %d threads", self.label, threads)
 
-    def vocabulary(self) -> str:
-        """The profile's vocabulary as Whisper is prompted with it: the terms that fit."""
+    def vocabulary(self) -> tuple[str, ...]:
+        """The profile's vocabulary terms that fit in Whisper's prompt, in the order written."""
         if self._model is None:
-            return ", ".join(self.settings.vocabulary)
+            return tuple(self.settings.vocabulary)
         if self._vocabulary is None:
             terms = list(self.settings.vocabulary)
             encode = self._model.hf_tokenizer.encode
             while terms and len(encode(" " + ", ".join(terms)).ids) > _VOCABULARY_TOKENS:
                 terms.pop()
             if len(terms) < len(self.settings.vocabulary):
-                log.warning(
-                    "the vocabulary is longer than Whisper's prompt can hold: its first %d terms "
-                    "are used, the other %d (from %r on) are left out",
-                    len(terms),
-                    len(self.settings.vocabulary) - len(terms),
-                    self.settings.vocabulary[len(terms)],
-                )
-            self._vocabulary = ", ".join(terms)
+                log.warning("%s", self.vocabulary_cut(len(terms)))
+            self._vocabulary = tuple(terms)
         return self._vocabulary
+
+    def vocabulary_cut(self, used: int) -> str:
+        """What is said when only the first `used` vocabulary terms fit in the prompt."""
+        total = self.settings.vocabulary
+        return (
+            f"the vocabulary is longer than Whisper's prompt can hold: its first {used} terms "
+            f"are used, the other {len(total) - used} (from {total[used]!r} on) are left out"
+        )
 
     def options(self) -> dict:
         """The faster-whisper transcribe() options, shared by the live path and benchmarks."""
-        vocabulary = self.vocabulary()
+        vocabulary = ", ".join(self.vocabulary())
         return {
             "language": self.settings.language or None,
             "beam_size": self.settings.beam_size,

@@ -175,6 +175,28 @@ def test_doctor_checks_the_wearable_listener(earmark_home):
     assert "wearable.yaml: listen: expected HOST:PORT, got 'nowhere'" in result.stdout
 
 
+def test_doctor_names_a_vocabulary_longer_than_the_prompt_holds(earmark_home):
+    profiles = earmark_home / "config" / "profiles"
+    profiles.mkdir(parents=True)
+    terms = [f"Term{i}" for i in range(60)]
+    (profiles / "lab.yaml").write_text(f"transcription:\n  vocabulary: [{', '.join(terms)}]\n")
+    (profiles / "brief.yaml").write_text("transcription:\n  vocabulary: [Priya, ablation]\n")
+    result = earmark("doctor", "--profile", "lab", "--json")
+    assert result.stderr == ""  # said once, in the check, not again as a log line
+    vocabulary = {c["name"]: c for c in json.loads(result.stdout)}["vocabulary"]
+    assert vocabulary["verdict"] == "warning"
+    used = int(vocabulary["detail"].split("its first ")[1].split()[0])
+    assert 10 < used < len(terms)
+    left_out = f"the other {len(terms) - used} (from 'Term{used}' on) are left out"
+    assert left_out in vocabulary["detail"]
+    checks = {c["name"]: c for c in earmark_json("doctor", "--profile", "brief")}
+    assert checks["vocabulary"] == {
+        "name": "vocabulary",
+        "verdict": "ok",
+        "detail": "profile 'brief': all 2 terms fit",
+    }
+
+
 def test_ffmpeg_is_available_for_format_tests():
     assert shutil.which("ffmpeg"), ".ci/run installs ffmpeg to make compressed test files"
 
