@@ -482,7 +482,11 @@ class TranscribeStage:
         return True
 
     def _redact(self, segments: list, settings: Redaction) -> tuple[list, bool]:
-        """The profile's redaction applied to text and words; and whether anything was hidden."""
+        """The profile's redaction applied to text and words; and whether the audio must go.
+
+        It must when anything was hidden, and when the utterance speaks of a private number even
+        if the model wrote none of its digits: the audio still says them.
+        """
         redactor = self._redactors.get(settings)
         if redactor is None:
             redactor = self._redactors[settings] = Redactor(settings.detectors, settings.patterns)
@@ -496,7 +500,7 @@ class TranscribeStage:
                 words = redactor.words(seg.words, all_numbers=all_numbers)
                 seg = dataclasses.replace(seg, text=text, words=tuple(words))
             result.append(seg)
-        return result, changed
+        return result, changed or all_numbers
 
     def _commit(self, **utterance) -> None:
         """Store an utterance, waiting out another process's write lock (the item stays spooled)."""

@@ -22,10 +22,20 @@ _EMAIL = re.compile(
     rf"|(?:\b[\w.+-]+\s+)?\bat\s+{_DOMAIN}",  # read aloud: "maria at work.org"
     re.I,
 )
-_DIGIT_RUN = re.compile(r"(?<![\w])\+?\d(?:[ ,.\-]{0,2}\d)+")
+_DIGIT_RUN = re.compile(r"(?<!\d)\+?\d(?:[ ,.\-]{0,2}\d)+")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # a quantity: thousands grouped by commas, a decimal fraction, or at most six digits in a row
 _PLAIN_NUMBER = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$|^\d+\.\d+$|^\d{1,6}$")
+# words that say a private number is being read out; the model often garbles the number itself
+# ("My card number is 4,242", "call me on 42424"), so every number said with them is hidden
+_NUMBER_CUE = re.compile(
+    r"\b(?:credit|debit|bank)\s+card"
+    r"|\b(?:card|account|phone|mobile|cell|routing|passport|insurance|policy)\s+number\b"
+    r"|\b(?:my|your|his|her|their)\s+(?:\w+\s+)?number\b"
+    r"|\b(?:pin|security)\s+(?:number|code)\b|\bpin\s+is\b|\b(?:cvv|cvc|iban)\b"
+    r"|\bsort\s+code\b|\bsocial\s+security\b|\bcall\s+me\s+(?:on|at)\b",
+    re.I,
+)
 
 DETECTORS = ("email", "phone", "card")
 
@@ -96,10 +106,14 @@ class Redactor:
         """Redact the segments of one utterance; returns them and whether numbers go too.
 
         A card or phone number read aloud can spill over Whisper's segments ("... 24,24,22"
-        then "for $4,242"): once one is found, every number in the utterance is hidden.
+        then "for $4,242"), and the model often garbles it ("My card number is 4,242"): once
+        one is found, or the utterance speaks of one ("card number", "my number", "PIN code"),
+        every number in the utterance is hidden.
         """
         redacted = [self.text(t) for t in texts]
-        spilled = any("[card]" in r or "[phone]" in r for r in redacted)
+        spilled = any("[card]" in r or "[phone]" in r for r in redacted) or bool(
+            self.detectors & {"phone", "card"} and _NUMBER_CUE.search(" ".join(texts))
+        )
         if spilled:
             redacted = [self.text(t, all_numbers=True) for t in texts]
         return redacted, spilled

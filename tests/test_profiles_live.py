@@ -102,7 +102,7 @@ def test_spoken_email_and_card_number_never_reach_store_index_or_export(
         pulse,
         speak,
         "My email is robert at gmail dot com.",
-        "My card number is 4242 4242 4242 4242.",
+        "My credit card number is 4242 4242 4242 4242.",
         "The concert starts at eight.",
     )
     wait_for_hits("concert", 1, env=env)
@@ -110,9 +110,9 @@ def test_spoken_email_and_card_number_never_reach_store_index_or_export(
     # the card number read aloud may be flagged as a repetition loop: look at flagged ones too
     texts = [r["text"] for r in earmark_json("transcripts", "--flagged", env=env)]
     assert texts[0].startswith("My email is [email]"), texts
-    # the model may drop a group of digits ("My Car number is 4242 4242 4242") or break them up
-    # with words: what is left is labelled a phone number or a number, and hidden all the same
-    assert re.match(r"my car\w* number is \[(card|phone|number)\]", texts[1], re.I), texts
+    # the model may write the number whole, drop groups of digits or break them up with words
+    # ("My credit card number is 4,242 Plenty2424242424"): no two of them are left side by side
+    assert not re.search(r"\d[ ,.']?\d", texts[1]), texts
     everything = earmark("transcripts", "--flagged", env=env).stdout
     everything += export("default", env)
     assert "mail.com" not in everything and "Robert" not in everything
@@ -120,6 +120,21 @@ def test_spoken_email_and_card_number_never_reach_store_index_or_export(
     assert earmark_json("search", "robert", env=env) == []
     kept = list((earmark_home / "data" / "audio").rglob("*.wav"))
     assert len(kept) == 1  # only the concert: audio would say what the transcript hides
+
+
+def test_asking_for_a_card_number_keeps_no_audio_though_no_digit_was_written(speak, earmark_home):
+    (earmark_home / "config" / "profiles").mkdir(parents=True)
+    (earmark_home / "config" / "profiles" / "calls.yaml").write_text(
+        "description: Keeps audio.\nretention:\n  keep_audio: true\n"
+    )
+    for sentence in ("What is your credit card number?", "The concert starts at eight."):
+        result = earmark("import", str(speak(sentence)), "--profile", "calls")
+        assert result.returncode == 0, result.stderr
+    texts = [r["text"] for r in earmark_json("transcripts", "--profile", "calls")]
+    assert len(texts) == 2 and any("credit card" in t.lower() for t in texts), texts
+    # the answer may come in the same breath, and the audio would say what was never written
+    kept = list((earmark_home / "data" / "audio").rglob("*.wav"))
+    assert len(kept) == 1
 
 
 def test_retention_removes_expired_transcripts_and_audio_everywhere(speak, earmark_home):

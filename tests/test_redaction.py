@@ -18,6 +18,7 @@ REDACTOR = Redactor(patterns=[r"\bproject falcon\b"])
         ("Call me on 555 12034,567", "Call me on [phone]"),
         ("My number is 555-123-4567, thanks.", "My number is [phone], thanks."),
         ("My card number is 4,24,24,24,24,24,24,24,24,24,24,22", "My card number is [card]"),
+        ("My card tattoos Ter42424242424242424242 unsafe", "My card tattoos Ter[card] unsafe"),
         ("The card is 4111 1111 1111 1111.", "The card is [card]."),
         ("My card number is 402404242424", "My card number is [phone]"),  # digits dropped
         ("Call 5551234567 now.", "Call [phone] now."),
@@ -70,3 +71,33 @@ def test_a_card_number_spilling_over_segments_takes_every_number_of_the_utteranc
     assert texts == ["My card number is [card]", "for $[number].", "Room [number] at [number]."]
     plain, spilled = REDACTOR.utterance(["We sold 250 units.", "Room 101."])
     assert plain == ["We sold 250 units.", "Room 101."] and not spilled
+
+
+@pytest.mark.parametrize(
+    ("heard", "kept"),
+    [
+        # what the bundled model wrote for a card number read aloud: too few digits to be one
+        (["My card number is 4,242"], ["My card number is [number]"]),
+        (["My credit cardagumber is 4,2424 here"], ["My credit cardagumber is [number] here"]),
+        (
+            ["My current number is 4, exposure to 4404"],
+            ["My current number is 4, exposure to [number]"],
+        ),
+        (
+            ["Your phone number, please.", "It is 555 12."],
+            ["Your phone number, please.", "It is [number]."],
+        ),
+        (["The PIN code is 1234."], ["The PIN code is [number]."]),
+    ],
+)
+def test_an_utterance_that_speaks_of_a_private_number_keeps_none_of_its_numbers(heard, kept):
+    assert REDACTOR.utterance(heard) == (kept, True)
+    assert Redactor(detectors=["email"]).utterance(heard) == (heard, False)
+
+
+@pytest.mark.parametrize(
+    "heard",
+    ["The number of users grew to 4,000.", "Pin the issue to release 2.3.", "Card 12 is due."],
+)
+def test_numbers_said_without_such_words_stay(heard):
+    assert REDACTOR.utterance([heard]) == ([heard], False)
