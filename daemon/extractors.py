@@ -244,8 +244,8 @@ def questions(sentences: Iterable[Sentence]) -> list[Item]:
 _TERM = r"(?:an? |the )?(?P<term>[A-Za-z][\w'-]*(?: [A-Za-z][\w'-]*){0,4}?)"
 _LAST_TERM = r"(?:the )?(?P<term>(?:[A-Z][\w'-]* )*[\w'-]+)"  # "... the Krebs cycle"
 _DEFINITION_SHAPES = [
-    re.compile(rf"^{_TERM},? (?:(?:is|are) (?:called|known as)|(?:is |are )?defined as) "
-               r"(?P<meaning>.+)$", re.I),  # Whisper sometimes drops the "is"
+    re.compile(rf"^{_TERM},? (?:(?:is|are) (?:called|known as)|(?:is |are )?defined? as) "
+               r"(?P<meaning>.+)$", re.I),  # Whisper sometimes drops the "is", or the "d"
     re.compile(rf"^{_TERM},? (?:means|refers to|stands for|denotes|describes) (?P<meaning>.+)$",
                re.I),
     re.compile(rf"^(?:by|with) {_TERM},? (?:we|i|they|people) mean (?P<meaning>.+)$", re.I),

@@ -41,11 +41,11 @@ def test_spoken_meeting_lecture_and_research_each_summarised_in_their_own_profil
     say(
         pulse,
         speak,
-        "Robert will send the slides by Friday.",
+        "Robert will share the slides by Friday.",
         "We have decided to move the launch tomorrow.",
-        "Who will pay for the new servers?",
+        "Who will pay for the new computers?",
     )
-    wait_for_hits("servers", 1, env=env, args=("--profile", "meetings"))
+    wait_for_hits("computers", 1, env=env, args=("--profile", "meetings"))
 
     earmark("profile", "use", "lectures", env=env, check=True)
     say(pulse, speak, "Photosynthesis is defined as the process that turns light into sugar.")
@@ -67,7 +67,7 @@ def test_spoken_meeting_lecture_and_research_each_summarised_in_their_own_profil
     decisions = meetings.split("### Decisions")[1].split("###")[0]
     assert "decided to move the launch" in decisions
     questions = meetings.split("### Questions")[1].split("###")[0]
-    assert "Who will pay for the new servers" in questions
+    assert "Who will pay for the new computers" in questions
 
     lectures = export("lectures", env)
     definitions = lectures.split("## Key terms and their definitions")[1].split("##")[0]

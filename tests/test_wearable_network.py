@@ -109,8 +109,8 @@ def test_a_paired_wearable_streams_live_and_syncs_what_it_heard_while_the_daemon
         hit = wait_for_hits("concert", 1, env=env)[0]
         assert hit["source"] == "pendant"
         time.sleep(8)  # a pause in the conversation, the stream going on
-        pulse.play(speak("Who will pay for the new servers?"), sink="earmark_pendant")
-        assert wait_for_hits("servers", 1, env=env)[0]["source"] == "pendant"
+        pulse.play(speak("Who will pay for the new computers?"), sink="earmark_pendant")
+        assert wait_for_hits("computers", 1, env=env)[0]["source"] == "pendant"
 
         assert daemon.stop() == 0  # the daemon goes away; the wearable keeps recording
         pulse.play(speak("The second experiment failed again."), sink="earmark_pendant")
@@ -129,7 +129,7 @@ def test_a_paired_wearable_streams_live_and_syncs_what_it_heard_while_the_daemon
     finally:
         unplug()
     texts = [s["text"].lower() for s in earmark_json("transcripts", env=env)]
-    for word in ("concert", "servers", "experiment", "attention"):
+    for word in ("concert", "computers", "experiment", "attention"):
         assert sum(word in t for t in texts) == 1, texts  # nothing lost, nothing doubled
     ledger = earmark_json("ledger", "--since", "10m", env=env)
     assert any(row["listening"].get("pendant") for row in ledger)
@@ -162,7 +162,7 @@ def test_one_conversation_heard_by_the_laptop_and_a_wearable_is_kept_once(
             what="the wearable's stream",
         )
         time.sleep(1)
-        wav = speak("Who will pay for the new servers?")
+        wav = speak("Who will pay for the new computers?")
         both = [
             subprocess.Popen(["paplay", "--device", sink, str(wav)], env=env)
             for sink in ("earmark_test", "earmark_pendant")
@@ -174,7 +174,7 @@ def test_one_conversation_heard_by_the_laptop_and_a_wearable_is_kept_once(
         time.sleep(3)  # the index follows the store within 2 s
     finally:
         unplug()
-    hits = earmark_json("search", "servers", env=env)
+    hits = earmark_json("search", "computers", env=env)
     assert len(hits) == 1, hits
     assert hits[0]["source"] in ("microphone", "pendant")
     assert daemon.stop() == 0
