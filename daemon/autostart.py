@@ -15,10 +15,10 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 from daemon.errors import EarmarkError
+from daemon.paths import shipped_files
 
 __all__ = ["Entry", "entries", "enable", "disable"]
 
@@ -39,12 +39,9 @@ class Entry:
         return self.path.exists()
 
 
-def _templates_dir() -> Path:
+def _template(name: str) -> Path:
     """Package data in an installed wheel, `packaging/autostart/` in a source checkout."""
-    checkout = Path(__file__).resolve().parent.parent / "packaging" / "autostart"
-    if checkout.is_dir():
-        return checkout
-    return Path(str(resources.files("daemon.autostart_templates")))
+    return shipped_files("daemon.autostart_templates", "packaging/autostart")[name]
 
 
 def _config_home() -> Path:
@@ -96,7 +93,7 @@ def enable(*, headless: bool = False, platform: str = sys.platform) -> tuple[Ent
     """Install the entry (replacing an older one); returns it and anything left to do."""
     candidates = [e for e in entries(platform) if e.headless == headless] or entries(platform)[:1]
     entry = candidates[0]
-    text = (_templates_dir() / entry.template).read_text()
+    text = _template(entry.template).read_text()
     text = text.replace(_PLACEHOLDER, earmark_command())
     entry.path.parent.mkdir(parents=True, exist_ok=True)
     tmp = entry.path.with_name(entry.path.name + ".tmp")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import platformdirs
 
-__all__ = ["Paths", "private_umask", "write_private"]
+__all__ = ["Paths", "private_umask", "write_private", "shipped_files"]
 
 APP = "earmark"
 
@@ -28,6 +29,19 @@ def write_private(path: Path, text: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def shipped_files(package: str, checkout_dir: str) -> dict[str, Path]:
+    """Files shipped as package data, by name: from the installed package, or from the folder
+    they are built from when Earmark runs from a source checkout (editable installs do not map
+    `package-dir`, so the package does not exist there)."""
+    root = Path(__file__).resolve().parent.parent
+    if (root / "pyproject.toml").is_file() and (root / checkout_dir).is_dir():
+        return {p.name: p for p in sorted((root / checkout_dir).iterdir()) if p.is_file()}
+    # A data folder without __init__.py is a namespace package: files() gives a MultiplexedPath,
+    # whose str() is its repr, not a folder; its entries are real paths.
+    folder = resources.files(package)
+    return {e.name: Path(str(e)) for e in sorted(folder.iterdir(), key=str) if e.is_file()}
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,13 @@ import dataclasses
 import re
 import typing
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import yaml
 
 from daemon.activation import parse_window
 from daemon.errors import ProfileError
+from daemon.paths import shipped_files
 from daemon.schedule import parse_schedule
 
 __all__ = [
@@ -331,16 +331,10 @@ def load_profile_file(path: Path) -> Profile:
     return parse_profile(text, source=str(path), name=name)
 
 
-def _builtin_dir() -> Path:
-    """Built-in profiles: package data in an installed wheel, `profiles/` in a source checkout."""
-    checkout = Path(__file__).resolve().parent.parent / "profiles"
-    if checkout.is_dir():
-        return checkout  # editable installs do not apply package-dir mappings
-    return Path(str(resources.files("daemon.builtin_profiles")))
-
-
 def _builtin_files() -> dict[str, Path]:
-    return {path.stem: path for path in sorted(_builtin_dir().glob("*.yaml"))}
+    """Built-in profiles: package data in an installed wheel, `profiles/` in a source checkout."""
+    shipped = shipped_files("daemon.builtin_profiles", "profiles")
+    return {path.stem: path for name, path in shipped.items() if name.endswith(".yaml")}
 
 
 def profile_files(user_dir: Path) -> dict[str, Path]:

@@ -41,9 +41,11 @@ fi
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
 if [ "$mode" = "--test" ]; then
+    # the tests run from the checkout; tests/test_installed.py builds and checks the wheel itself
     "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$repo[test]"
 else
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$repo"
+    # what a user gets: the package built and installed, not the working tree
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "$repo"
 fi
 
 case "$mode" in
@@ -57,6 +59,11 @@ case "$mode" in
         mkdir -p "$HOME/.local/bin"
         ln -sf "$venv/bin/earmark" "$HOME/.local/bin/earmark"
         echo "earmark is installed (~/.local/bin/earmark); starting it — Ctrl-C stops it" >&2
+        case ":$PATH:" in
+            *":$HOME/.local/bin:"*) ;;
+            *) echo "note: ~/.local/bin is not on your PATH; add it to use \`earmark\` by name:" \
+                    "echo 'export PATH=\"\$HOME/.local/bin:\$PATH\"' >> ~/.bashrc" >&2 ;;
+        esac
         exec "$venv/bin/earmark" run
         ;;
     *)
