@@ -141,6 +141,10 @@ def cmd_status(args) -> int:
         print(f"model:    {status['model']} ({status['model_state']})")
     if status.get("error"):
         print(f"error:    {status['error']}")
+    if status.get("problem"):
+        print(f"problem:  {status['problem']}")
+    for note in status.get("notes") or []:
+        print(f"note:     {note}")
     return 0
 
 

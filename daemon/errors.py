@@ -8,6 +8,7 @@ __all__ = [
     "QueryError",
     "TimeSpecError",
     "ImportFailed",
+    "SpoolUnwritable",
     "SpoolFull",
     "DeviceNotFound",
     "DeviceLost",
@@ -37,7 +38,11 @@ class ImportFailed(EarmarkError):
     """A file given to `earmark import` could not be read as audio."""
 
 
-class SpoolFull(EarmarkError):
+class SpoolUnwritable(EarmarkError):
+    """The spool cannot take an utterance now (no space, no file descriptors, no permission)."""
+
+
+class SpoolFull(SpoolUnwritable):
     """The disk holding the spool has no room for another utterance."""
 
 

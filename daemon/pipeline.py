@@ -4,7 +4,10 @@
 
 Each stage is a thread with `start()`/`stop()`. The spool is the queue between them: it is on
 disk, so a slow model, a crash or a kill -9 loses nothing, and recording never waits for the
-model. The first error in a stage stops that stage, is logged, and shows in `error`.
+model. An error about one item never stops a stage: capture holds speech in memory while the
+spool cannot be written, and an item that cannot be transcribed is tried again, then set aside in
+the damaged folder. Only an error that is not about one item (the model cannot load) stops a
+stage; it is logged and shows in `error`.
 """
 
 from __future__ import annotations
@@ -21,11 +24,11 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from daemon.errors import SpoolFull
+from daemon.errors import EarmarkError, ModelError, SpoolFull, SpoolUnwritable
 from daemon.forgetting import Forgetter
 from daemon.ledger import GAP, LISTENING, CaptureLedger
 from daemon.overlap import same_speech
-from daemon.profiles import Profile, Redaction, Transcription
+from daemon.profiles import DEFAULT_PROFILE, Profile, Redaction, Transcription
 from daemon.redaction import Redactor
 from daemon.search import SearchIndex
 from daemon.segmenter import Segmenter, Utterance
@@ -39,10 +42,21 @@ __all__ = ["CaptureStage", "TranscribeStage"]
 
 log = logging.getLogger(__name__)
 
-_HOLD_LIMIT_S = 300.0  # speech kept in memory while the disk is full
+
+class _ItemFailed(Exception):
+    """One spool item cannot be transcribed (its audio, or its profile)."""
+
+
+def _clock(at: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
+
+
+_HOLD_LIMIT_S = 300.0  # speech kept in memory while the spool cannot be written
 _FREE_MARGIN_BYTES = 20 * 1024 * 1024
 _INDEX_SYNC_EVERY_S = 2.0
 _DRAIN_BLOCKS_ON_STOP = 1000  # blocks already heard are read before capture stops
+_ITEM_ATTEMPTS = 3  # a spool item that fails this often is set aside
+_STORE_RETRY_MAX_S = 60.0
 
 
 class CaptureStage:
@@ -78,7 +92,7 @@ class CaptureStage:
         self.ledger_track = ledger_track
         self.journal = journal
         self.error: str | None = None
-        self.disk_full = False
+        self.spool_problem: str | None = None  # "disk full", or why the spool cannot be written
         self.utterances = 0
         self.last_heard: float | None = None
         self._held: deque[Utterance] = deque()
@@ -173,7 +187,8 @@ class CaptureStage:
                 self._retry_held(force=True)
             if self._held:
                 log.error(
-                    "the disk is still full: %.1f s of speech heard could not be saved",
+                    "%s: %.1f s of speech heard could not be saved",
+                    self.spool_problem,
                     self.held_seconds,
                 )
             if self.journal is not None:
@@ -186,7 +201,7 @@ class CaptureStage:
 
     def _journal_speech(self, source: str) -> None:
         """Keep the utterance being heard on disk, so a crash mid-sentence loses nothing."""
-        if self.journal is None or self.disk_full:
+        if self.journal is None or self.spool_problem:
             return
         current = self.segmenter.current_speech()
         try:
@@ -205,24 +220,18 @@ class CaptureStage:
     def _record_state(self) -> None:
         if self.ledger is None:
             return
-        if self.disk_full:
-            self.ledger.record(
-                GAP, source=self.source.name, reason="disk full", track=self.ledger_track
-            )
+        if self.spool_problem:
+            state, reason = GAP, self.spool_problem
         elif self.source.state == WAITING:
-            self.ledger.record(
-                GAP,
-                source=self.source.name,
-                reason=self.source.reason or "device lost",
-                track=self.ledger_track,
-            )
+            state, reason = GAP, self.source.reason or "device lost"
         else:
+            state, reason = LISTENING, getattr(self.source, "switch_note", None)
+        try:
             self.ledger.record(
-                LISTENING,
-                source=self.source.name,
-                reason=getattr(self.source, "switch_note", None),
-                track=self.ledger_track,
+                state, source=self.source.name, reason=reason, track=self.ledger_track
             )
+        except (sqlite3.Error, OSError) as exc:  # the ledger is a record; hearing goes on
+            log.warning("the capture ledger cannot be written: %s", exc)
 
     def _spool_all(self, utterances: list[Utterance]) -> None:
         for utterance in utterances:
@@ -250,10 +259,12 @@ class CaptureStage:
                 uid=uid,
                 speech_end=utterance.speech_end or None,
             )
-        except SpoolFull as exc:
-            if not self.disk_full:
-                log.error("%s; recording pauses until space returns", exc)
-            self.disk_full = True
+        except SpoolUnwritable as exc:
+            if not self.spool_problem:
+                log.error("%s; speech is held in memory until it can be written", exc)
+            self.spool_problem = (
+                "disk full" if isinstance(exc, SpoolFull) else f"spool unwritable: {exc}"
+            )
             return False
         self.utterances += 1
         self.on_spooled(item)
@@ -264,7 +275,8 @@ class CaptureStage:
         while self.held_seconds > _HOLD_LIMIT_S:
             dropped = self._held.popleft()
             log.error(
-                "disk still full: dropped %.1f s of speech heard at %s",
+                "%s: dropped %.1f s of speech heard at %s",
+                self.spool_problem,
                 dropped.duration,
                 time.ctime(dropped.start),
             )
@@ -274,15 +286,19 @@ class CaptureStage:
         if not force and now < self._next_space_check:
             return
         self._next_space_check = now + 2.0
-        if shutil.disk_usage(self.spool.directory).free < _FREE_MARGIN_BYTES and not force:
-            return
+        if self.spool_problem == "disk full" and not force:
+            try:
+                if shutil.disk_usage(self.spool.directory).free < _FREE_MARGIN_BYTES:
+                    return
+            except OSError:
+                pass
         while self._held:
             if not self._write(self._held[0]):
                 return
             self._held.popleft()
-        if self.disk_full:
-            log.info("disk has space again; recording resumed")
-        self.disk_full = False
+        if self.spool_problem:
+            log.info("the spool takes speech again (was: %s)", self.spool_problem)
+        self.spool_problem = None
 
 
 class TranscribeStage:
@@ -309,6 +325,9 @@ class TranscribeStage:
         self.preload = preload
         self.on_done = on_done
         self.error: str | None = None
+        self.problem: str | None = None  # a passing trouble (the store cannot be written)
+        self.notes: deque[str] = deque(maxlen=5)  # what was done about items out of the way
+        self.set_aside = 0
         self.transcribed = 0
         self.heard_twice = 0  # utterances two inputs heard, of which one transcript was kept
         self.latencies: deque[float] = deque(maxlen=1000)
@@ -319,6 +338,7 @@ class TranscribeStage:
         self._unsynced: set[str] = set()
         self._heard_ends: list[float] = []  # when speech ended, for utterances not yet indexed
         self._last_sync = 0.0
+        self._failures: dict[str, int] = {}
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._draining_until: float | None = None
@@ -349,8 +369,19 @@ class TranscribeStage:
         try:
             if self.preload is not None:
                 self._transcriber(self.preload)
+            retry_s = 1.0
             while True:
-                self.drain()
+                try:
+                    self.drain()
+                    self.problem, retry_s = None, 1.0
+                except (sqlite3.Error, OSError) as exc:  # the store's or the disk's, not an item's
+                    self.problem = f"transcripts cannot be stored now ({exc}); retrying"
+                    log.error("%s in %.0f s", self.problem, retry_s)
+                    if self._out_of_time():
+                        break
+                    self._stop.wait(retry_s)
+                    retry_s = min(_STORE_RETRY_MAX_S, retry_s * 2)
+                    continue
                 if self._stop.is_set():
                     break
                 self._wake.wait(timeout=1.0)
@@ -375,8 +406,7 @@ class TranscribeStage:
                 continue
             with self.spool.claim(item) as mine:
                 if mine:
-                    self.process(item)
-                    done += 1
+                    done += self._process_or_set_aside(item)
             self.sync_indexes()
         self.sync_indexes(force=True)
         return done
@@ -392,20 +422,56 @@ class TranscribeStage:
             self.model_state = "loaded"
         return transcriber
 
+    def _process_or_set_aside(self, item: SpooledUtterance) -> int:
+        """Process a claimed item; one that keeps failing goes to the damaged folder."""
+        try:
+            self.process(item)
+        except _ItemFailed as exc:
+            attempts = self._failures[item.uid] = self._failures.get(item.uid, 0) + 1
+            if attempts < _ITEM_ATTEMPTS:
+                log.warning("spool item %s: %s; trying again later", item.uid, exc)
+                return 0
+            self.spool.set_aside(item.meta_path, f"spool item: {exc} ({attempts} attempts)")
+            self._failures.pop(item.uid, None)
+            self.set_aside += 1
+            self._note(f"set aside the utterance heard at {_clock(item.start)}: {exc}")
+            return 0
+        self._failures.pop(item.uid, None)
+        return 1
+
+    def _note(self, text: str) -> None:
+        self.notes.append(f"{time.strftime('%H:%M')} {text}")
+
+    def _profile_of(self, item: SpooledUtterance) -> tuple[SpooledUtterance, Profile]:
+        """The item's profile; one deleted or broken since goes to the default profile."""
+        try:
+            return item, self.profile_for(item.profile)
+        except EarmarkError as exc:
+            try:
+                profile = self.profile_for(DEFAULT_PROFILE)
+            except EarmarkError as default_exc:
+                raise _ItemFailed(f"its profile cannot be loaded ({exc})") from default_exc
+            self._note(
+                f"the utterance heard at {_clock(item.start)} was filed under {DEFAULT_PROFILE}: "
+                f"{exc}"
+            )
+            log.warning("%s; spool item %s goes to %s", exc, item.uid, DEFAULT_PROFILE)
+            return dataclasses.replace(item, profile=DEFAULT_PROFILE), profile
+
     def process(self, item: SpooledUtterance) -> None:
         """Transcribe and commit one claimed item, then remove it from the spool."""
-        profile = self.profile_for(item.profile)
+        item, profile = self._profile_of(item)
         keep = self._audio_path(item) if profile.retention.keep_audio else None
         if self.store.has_utterance(item.uid):  # committed before a crash; just finish up
             self.spool.remove(item, keep_audio_at=keep)
             return
-        try:
-            audio = item.read_audio()
-        except (OSError, EOFError, ValueError) as exc:
-            log.error("spool item %s cannot be read (%s); left in place", item.uid, exc)
-            return
         transcriber = self._transcriber(profile.transcription)
-        segments, language = transcriber.transcribe(audio)
+        try:
+            segments, language = transcriber.transcribe(item.read_audio())
+        except ModelError:
+            raise
+        except Exception as exc:  # anything about this item's audio: the next items go on
+            raise _ItemFailed(f"it cannot be transcribed ({exc})") from exc
         segments, redacted = self._redact(segments, profile.redaction)
         if redacted:
             keep = None  # the audio would say what the transcript no longer does

@@ -515,8 +515,8 @@ class Daemon:
         halt = self.recording_state.halt_reason()
         if halt is not None:
             return halt
-        if self.capture.disk_full:
-            return "disk full"
+        if self.capture.spool_problem:
+            return self.capture.spool_problem
         if self.capture.source.state != LISTENING:
             return "waiting for microphone"
         if self.transcribe.model_state == "loading":
@@ -551,6 +551,9 @@ class Daemon:
             "latency_p50_s": latencies[len(latencies) // 2] if latencies else None,
             "latency_p95_s": latencies[int(len(latencies) * 0.95)] if latencies else None,
             "error": self.capture.error or self.transcribe.error,
+            "problem": self.transcribe.problem,
+            "notes": list(self.transcribe.notes),
+            "set_aside": self.transcribe.set_aside,
             "heard_twice": self.transcribe.heard_twice,
             "wearables": {
                 "url": self.listener.url,

@@ -5,16 +5,20 @@ source, wall-clock start). Both are written to temporary names, fsynced and rena
 sidecar is renamed last, so an item exists only once it is whole. A worker claims an item with an
 exclusive lock on its sidecar, so the daemon and an `earmark import` never transcribe the same
 item twice; the lock dies with its process, so a killed worker's items are drained by the next.
-Items are removed only after their transcript is committed to the store.
+Items are removed only after their transcript is committed to the store. An item or journal
+that cannot be read is moved to `damaged/` beside the spool, with the reason, never deleted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
 import logging
+import math
 import os
+import re
 import time
 import uuid
 import wave
@@ -25,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from daemon.errors import SpoolFull
+from daemon.damaged import DamagedFiles
+from daemon.errors import SpoolFull, SpoolUnwritable
 
 __all__ = [
     "Spool",
@@ -42,6 +47,7 @@ log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000
 _STALE_PARTIAL_S = 120.0
+_UID = re.compile(r"[\w-]{1,80}")
 
 
 @dataclass(frozen=True)
@@ -62,9 +68,21 @@ class SpooledUtterance:
         return self.start + self.duration
 
     def read_audio(self) -> np.ndarray:
-        """The utterance as float32 samples in [-1, 1]."""
-        with wave.open(str(self.wav_path), "rb") as wav:
-            frames = wav.readframes(wav.getnframes())
+        """The utterance as float32 samples in [-1, 1]; ValueError if the file is not the
+        16 kHz mono 16-bit WAV the spool writes."""
+        try:
+            with wave.open(str(self.wav_path), "rb") as wav:
+                shape = (wav.getnchannels(), wav.getsampwidth(), wav.getframerate())
+                if shape != (1, 2, SAMPLE_RATE):
+                    raise ValueError(
+                        f"its audio is {shape[0]} channel(s), {8 * shape[1]}-bit, {shape[2]} Hz; "
+                        f"expected 1 channel, 16-bit, {SAMPLE_RATE} Hz"
+                    )
+                frames = wav.readframes(wav.getnframes())
+        except (wave.Error, EOFError) as exc:
+            raise ValueError(f"its audio is not a readable WAV file ({exc})") from exc
+        if len(frames) % 2:
+            frames = frames[:-1]  # a file cut off mid-sample
         return np.frombuffer(frames, dtype=np.int16).astype(np.float32) / 32768.0
 
 
@@ -96,6 +114,7 @@ class Spool:
 
     def __init__(self, directory: Path):
         self.directory = directory
+        self.damaged = DamagedFiles(directory.parent / "damaged")
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def put(
@@ -108,7 +127,8 @@ class Spool:
         uid: str | None = None,
         speech_end: float | None = None,
     ) -> SpooledUtterance:
-        """Write an utterance durably; on a full disk raise SpoolFull, leaving nothing behind."""
+        """Write an utterance durably, or leave nothing behind and raise SpoolFull (no space) or
+        SpoolUnwritable (any other reason: no file descriptors, permissions, a vanished folder)."""
         uid = uid or new_uid(start)
         wav_path = self.directory / f"{uid}.wav"
         meta_path = self.directory / f"{uid}.json"
@@ -137,10 +157,13 @@ class Spool:
             fsync_dir(self.directory)
         except OSError as exc:
             for leftover in (wav_tmp, meta_tmp, wav_path):
-                leftover.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # the folder itself may be what failed
+                    leftover.unlink(missing_ok=True)
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise SpoolFull(f"no space left on the disk holding {self.directory}") from exc
-            raise
+            raise SpoolUnwritable(
+                f"the spool {self.directory} cannot be written ({exc.strerror or exc})"
+            ) from exc
         return SpooledUtterance(
             uid=uid,
             profile=profile,
@@ -188,13 +211,15 @@ class Spool:
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            quarantine = self.directory / "damaged"
-            quarantine.mkdir(mode=0o700, exist_ok=True)
-            log.error("spool item %s is damaged (%s); moved to %s", meta_path.name, exc, quarantine)
-            for path in (meta_path, meta_path.with_suffix(".wav")):
-                if path.exists():
-                    os.replace(path, quarantine / path.name)
+            self.set_aside(meta_path, f"spool item cannot be read ({exc})")
             return None
+
+    def set_aside(self, meta_path: Path, reason: str) -> None:
+        """Move an item that cannot be used (its sidecar and audio) to the damaged folder."""
+        try:
+            self.damaged.keep([meta_path, meta_path.with_suffix(".wav")], reason)
+        except OSError as exc:  # left where it is; it is tried again later
+            log.error("could not set aside %s (%s): %s", meta_path.name, reason, exc)
 
     @contextmanager
     def claim(self, item: SpooledUtterance) -> Iterator[bool]:
@@ -295,7 +320,11 @@ class SpeechJournal:
 
 
 def recover_journals(spool: Spool, store_has: Callable[[str], bool]) -> list[SpooledUtterance]:
-    """Turn the journals of dead processes into spool items (unless already spooled or stored)."""
+    """Turn the journals of dead processes into spool items (unless already spooled or stored).
+
+    A journal that cannot be read (cut off by a crash, or garbage) is set aside in the damaged
+    folder with the reason; it never stops the daemon from starting.
+    """
     recovered = []
     for meta_path in spool.directory.glob(".journal-*.json"):
         try:
@@ -308,28 +337,48 @@ def recover_journals(spool: Spool, store_has: Callable[[str], bool]) -> list[Spo
             except BlockingIOError:
                 continue  # its owner is alive
             pcm_path = meta_path.with_suffix(".pcm")
-            raw = os.read(fd, 65536)
-            if raw:
-                meta = json.loads(raw)
-                samples = np.fromfile(pcm_path, dtype=np.int16) if pcm_path.exists() else None
-                already = (spool.directory / f"{meta['uid']}.json").exists() or store_has(
-                    meta["uid"]
-                )
-                if samples is not None and len(samples) >= SAMPLE_RATE // 4 and not already:
-                    recovered.append(
-                        spool.put(
-                            profile=meta["profile"],
-                            source=meta["source"],
-                            start=float(meta["start"]),
-                            samples=samples,
-                            uid=meta["uid"],
-                        )
-                    )
-                    log.warning(
-                        "recovered %.1f s of speech cut off by a crash", len(samples) / SAMPLE_RATE
-                    )
+            try:
+                item = _recover_journal(spool, fd, pcm_path, store_has)
+            except SpoolUnwritable as exc:  # kept for the next start
+                log.error("a speech journal cannot be recovered now: %s", exc)
+                continue
+            except (ValueError, KeyError, TypeError, OSError) as exc:
+                spool.damaged.keep([meta_path, pcm_path], f"speech journal cannot be read ({exc})")
+                continue
+            if item is not None:
+                recovered.append(item)
             pcm_path.unlink(missing_ok=True)
             meta_path.unlink(missing_ok=True)
         finally:
             os.close(fd)
     return recovered
+
+
+def _recover_journal(
+    spool: Spool, fd: int, pcm_path: Path, store_has: Callable[[str], bool]
+) -> SpooledUtterance | None:
+    raw = os.read(fd, 65536)
+    if not raw:
+        return None
+    meta = json.loads(raw)
+    if not isinstance(meta, dict):
+        raise ValueError("expected a JSON object")
+    uid, start = str(meta["uid"]), float(meta["start"])
+    if not _UID.fullmatch(uid):
+        raise ValueError(f"its uid {uid[:40]!r} is not a spool name")
+    if not math.isfinite(start):
+        raise ValueError(f"its start {start} is not a time")
+    pcm = pcm_path.read_bytes() if pcm_path.exists() else b""
+    samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype=np.int16)  # cut off mid-sample
+    already = (spool.directory / f"{uid}.json").exists() or store_has(uid)
+    if len(samples) < SAMPLE_RATE // 4 or already:
+        return None
+    item = spool.put(
+        profile=str(meta["profile"]),
+        source=str(meta["source"]),
+        start=start,
+        samples=samples,
+        uid=uid,
+    )
+    log.warning("recovered %.1f s of speech cut off by a crash", len(samples) / SAMPLE_RATE)
+    return item

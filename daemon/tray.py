@@ -43,7 +43,8 @@ _CATCHING_UP_AT = 3  # utterances waiting before the icon says so
 
 def look_of(status: dict) -> Look:
     state = status.get("state", "")
-    if status.get("error") or state in ("error", "disk full"):
+    trouble = state in ("error", "disk full") or state.startswith("spool unwritable")
+    if trouble or status.get("error") or status.get("problem"):
         return ERROR
     if state == "recording off":
         return OFF
@@ -58,8 +59,8 @@ def look_of(status: dict) -> Look:
 
 def tooltip_of(status: dict, *, hotkey_problem: str | None = None) -> str:
     state = status.get("state", "")
-    if status.get("error"):
-        words = status["error"]
+    if status.get("error") or status.get("problem"):
+        words = status.get("error") or status["problem"]
     elif look_of(status) is CATCHING_UP and status.get("backlog"):
         words = f"{state}, catching up on {status['backlog']} utterances"
     elif state.startswith("waiting") and status.get("source_reason"):

@@ -1,9 +1,13 @@
+import io
 import json
+import os
 import subprocess
 import sys
 import textwrap
+import wave
 
 import numpy as np
+import pytest
 
 from daemon.spool import SAMPLE_RATE, SpeechJournal, Spool, recover_journals
 
@@ -81,7 +85,85 @@ def test_damaged_sidecar_is_quarantined_not_lost(tmp_path):
     (tmp_path / "spool" / "0000000000002-broken.json").write_text("{not json")
     (tmp_path / "spool" / "0000000000002-broken.wav").write_bytes(b"RIFF")
     assert [i.uid for i in spool.pending()] == [good.uid]
-    assert (tmp_path / "spool" / "damaged" / "0000000000002-broken.json").exists()
+    [entry] = spool.damaged.entries()
+    assert "spool item cannot be read" in entry.reason
+    kept = sorted(p.suffix for p in (tmp_path / "damaged").glob("*0000000000002-broken.*"))
+    assert kept == [".json", ".reason", ".wav"]
+    assert not (tmp_path / "spool" / "0000000000002-broken.json").exists()
+
+
+def test_a_spool_sidecar_of_random_bytes_is_set_aside(tmp_path):
+    spool = Spool(tmp_path / "spool")
+    (tmp_path / "spool" / "0000000000003-noise.json").write_bytes(os.urandom(300))
+    (tmp_path / "spool" / "0000000000003-noise.wav").write_bytes(os.urandom(3000))
+    assert spool.pending() == []
+    assert len(list((tmp_path / "damaged").glob("*noise.*"))) == 3  # and the .reason
+    assert len(spool.damaged.entries()) == 1
+
+
+@pytest.mark.parametrize(
+    ("audio", "expected"),
+    [
+        (lambda: b"RIFF\x24\x00\x00\x00WAVEfmt " + os.urandom(40), "not a readable WAV"),
+        (lambda: _wav(rate=44100, channels=2), "expected 1 channel, 16-bit, 16000 Hz"),
+    ],
+)
+def test_audio_that_is_not_what_the_spool_writes_is_refused_with_a_reason(
+    tmp_path, audio, expected
+):
+    spool = Spool(tmp_path / "spool")
+    item = spool.put(profile="p", source="s", start=1.0, samples=tone(0.5))
+    item.wav_path.write_bytes(audio())
+    with pytest.raises(ValueError, match=expected):
+        item.read_audio()
+
+
+def _wav(*, rate: int, channels: int) -> bytes:
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(channels)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(b"\0\1" * 4000)
+    return out.getvalue()
+
+
+def _dead_journal(spool: Spool, meta: bytes, pcm: bytes) -> None:
+    (spool.directory / ".journal-dead.json").write_bytes(meta)
+    (spool.directory / ".journal-dead.pcm").write_bytes(pcm)
+
+
+@pytest.mark.parametrize(
+    ("meta", "why"),
+    [
+        (lambda: b'{"uid": "0000000000500-abcdef0123", "profile": "p", "sour', "cannot be read"),
+        (lambda: os.urandom(200), "cannot be read"),
+        (lambda: b'{"uid": "../../etc/x", "profile": "p", "source": "m", "start": 1}', "uid"),
+        (lambda: b'{"uid": "0000000000500-abcdef0123", "profile": "p", "source": "m", '
+                 b'"start": NaN}', "not a time"),
+    ],
+)  # fmt: skip
+def test_a_damaged_journal_is_set_aside_and_recovery_goes_on(tmp_path, meta, why):
+    spool = Spool(tmp_path / "spool")
+    _dead_journal(spool, meta(), tone(1.0).tobytes())
+    assert recover_journals(spool, store_has=lambda u: False) == []
+    [entry] = spool.damaged.entries()
+    assert "speech journal" in entry.reason and why in entry.reason
+    assert sorted(p.suffix for p in (tmp_path / "damaged").glob("*journal-dead*")) == [
+        ".json",
+        ".pcm",
+        ".reason",
+    ]
+    assert not list(spool.directory.glob(".journal-*"))
+
+
+def test_a_journal_cut_off_mid_sample_keeps_what_was_heard(tmp_path):
+    spool = Spool(tmp_path / "spool")
+    meta = b'{"uid": "0000000000500-abcdef0123", "profile": "p", "source": "m", "start": 500.0}'
+    _dead_journal(spool, meta, tone(1.0).tobytes() + b"\x01")
+    [item] = recover_journals(spool, store_has=lambda u: False)
+    assert item.uid == "0000000000500-abcdef0123" and abs(item.duration - 1.0) < 1e-6
+    assert spool.damaged.entries() == []
 
 
 def test_journal_of_a_dead_process_becomes_a_spool_item(tmp_path):
