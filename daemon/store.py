@@ -237,6 +237,18 @@ class CaptureSpan:
     end: float
 
 
+def _statements(sql: str) -> Iterator[str]:
+    """The SQL statements of a script, split where SQLite says one is complete (a ';' inside a
+    string or a trigger body does not end one)."""
+    pending = ""
+    for piece in sql.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                yield pending
+            pending = ""
+
+
 _SEGMENT_COLUMNS = (
     "id, utterance_id, profile, source, start, end, text, avg_logprob, no_speech_prob, "
     "compression_ratio, flag"
@@ -259,11 +271,24 @@ class Store:
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode = WAL")
+            self._use_wal(conn)
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
             self._local.conn = conn
         return conn
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch a new database to WAL. The switch takes a lock that SQLite's busy timeout does
+        not wait for, so two processes opening a new store at once wait for each other here."""
+        deadline = time.monotonic() + self.busy_timeout_s
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -273,44 +298,56 @@ class Store:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; rolled back if anything in it fails, the COMMIT included
+        (a full disk fails there), so the connection is never left inside a transaction."""
         conn = self._connect()
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
+
+    @staticmethod
+    def _applied(conn: sqlite3.Connection) -> set[int]:
+        return {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
 
     def _migrate(self) -> None:
+        """Apply pending migrations in one transaction; a second process starting at the same
+        time waits for the lock, then finds nothing left to do."""
         conn = self._connect()
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied REAL NOT NULL)"
         )
-        done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-        pending = [m for m in MIGRATIONS if m[0] not in done]
-        if not pending:
+        if all(m[0] in self._applied(conn) for m in MIGRATIONS):
             return
-        if done:
-            self._backup(max(done))
-        for version, name, sql in pending:
-            with self._transaction() as tx:
-                for statement in sql.split(";"):
-                    if statement.strip():
-                        tx.execute(statement)
+        with self._transaction() as tx:
+            applied = self._applied(tx)  # again, under the write lock
+            pending = [m for m in MIGRATIONS if m[0] not in applied]
+            if pending and applied:
+                self._backup(max(applied))
+            for version, name, sql in pending:
+                for statement in _statements(sql):
+                    tx.execute(statement)
                 tx.execute(
                     "INSERT INTO schema_migrations (version, name, applied) VALUES (?, ?, ?)",
                     (version, name, time.time()),
                 )
-            log.info("store migrated to version %d (%s)", version, name)
+                log.info("store migrated to version %d (%s)", version, name)
 
     def _backup(self, version: int) -> None:
+        """Copy the database as it is now, through a reader of its own: the migrating
+        connection holds the write lock, and WAL lets another connection read beside it."""
         target = self.path.with_name(f"{self.path.name}.v{version}.bak")
-        dest = sqlite3.connect(target)
-        with dest:
-            self._connect().backup(dest)
-        dest.close()
+        source, dest = sqlite3.connect(self.path), sqlite3.connect(target)
+        try:
+            source.backup(dest)
+        finally:
+            dest.close()
+            source.close()
         log.info("store backed up to %s before migrating", target)
 
     def schema_version(self) -> int:

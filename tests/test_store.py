@@ -1,5 +1,10 @@
 import sqlite3
 import stat
+import subprocess
+import sys
+import time
+
+import pytest
 
 from daemon import store as store_module
 from daemon.ledger import GAP, LISTENING, CaptureLedger, minutes
@@ -190,3 +195,46 @@ def test_database_file_is_private(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "e.db").stat().st_mode) == 0o600
+
+
+def test_a_commit_that_fails_is_rolled_back_and_the_store_goes_on(tmp_path):
+    store = Store(tmp_path / "e.db")
+    conn = store._connect()
+    conn.execute(  # a constraint SQLite checks only at COMMIT, as a full disk fails there
+        "CREATE TABLE checked_at_commit (utterance_id INTEGER REFERENCES utterances (id)"
+        " DEFERRABLE INITIALLY DEFERRED)"
+    )
+    with pytest.raises(sqlite3.IntegrityError):
+        with store._transaction() as tx:
+            tx.execute("INSERT INTO checked_at_commit VALUES (42)")
+            tx.execute("INSERT INTO index_marks (profile, last_segment_id) VALUES ('p', 7)")
+    assert not conn.in_transaction
+    assert store.index_mark("p") == 0  # nothing of the failed transaction stayed
+    store.set_index_mark("p", 9)  # the next write works
+    assert store.index_mark("p") == 9
+
+
+def test_two_processes_starting_on_a_new_store_migrate_it_once(tmp_path):
+    script = (
+        "import sys, time; from pathlib import Path; from daemon.store import Store;"
+        "time.sleep(max(0, float(sys.argv[2]) - time.time())); Store(Path(sys.argv[1]))"
+    )
+    for attempt in range(5):
+        path = tmp_path / f"race{attempt}.db"
+        at = str(time.time() + 1.0)
+        racers = [
+            subprocess.Popen([sys.executable, "-c", script, str(path), at], stderr=subprocess.PIPE)
+            for _ in range(3)
+        ]
+        errors = [r.communicate(timeout=60)[1].decode() for r in racers]
+        assert [r.returncode for r in racers] == [0, 0, 0], errors
+        versions = sqlite3.connect(path).execute("SELECT version FROM schema_migrations").fetchall()
+        assert sorted(v for (v,) in versions) == [m[0] for m in store_module.MIGRATIONS]
+
+
+def test_a_migration_script_is_split_where_sqlite_ends_a_statement():
+    script = "CREATE TABLE a (x TEXT DEFAULT 'one;two');\n CREATE TABLE b (y);\n"
+    assert [s.strip() for s in store_module._statements(script)] == [
+        "CREATE TABLE a (x TEXT DEFAULT 'one;two');",
+        "CREATE TABLE b (y);",
+    ]
