@@ -233,6 +233,7 @@ def cmd_search(args) -> int:
                     "end": iso(h.end),
                     "profile": h.profile,
                     "source": h.source,
+                    "speaker": h.speaker,
                     "score": h.score,
                     "confidence": h.confidence,
                     "segment_id": h.segment_id,
@@ -246,7 +247,8 @@ def cmd_search(args) -> int:
         return 0
     for h in hits:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(h.start))
-        print(f"{when}  {h.profile}/{h.source}  {_bold(h.snippet)}")
+        said = f"{h.speaker}: " if h.speaker else ""
+        print(f"{when}  {h.profile}/{h.source}  {said}{_bold(h.snippet)}")
     return 0
 
 
@@ -280,10 +282,14 @@ def cmd_import(args) -> int:
                     "file": r.file,
                     "ok": r.ok,
                     "error": r.error,
+                    "kind": "transcript" if r.transcript else "recording",
                     "utterances": r.utterances,
                     "duration_s": round(r.duration_s, 3),
                     "start": iso(r.start) if r.start else None,
                     "profile": profile,
+                    "speakers": r.speakers,
+                    "skipped": r.skipped,
+                    "left_out": r.left_out,
                 }
                 for r in results
             ]
@@ -291,14 +297,30 @@ def cmd_import(args) -> int:
     else:
         for r in results:
             if r.ok:
-                plural = "" if r.utterances == 1 else "s"
-                print(
-                    f"{r.file}: {r.utterances} utterance{plural} from {r.duration_s:.1f} s of audio"
-                )
+                print(_imported(r))
     failed = [r for r in results if not r.ok]
     for r in failed:
         print(f"earmark: {r.error}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _imported(r) -> str:
+    """One line on what an import stored."""
+    if r.skipped:
+        return f"{r.file}: {r.skipped}"
+    if not r.transcript:
+        plural = "" if r.utterances == 1 else "s"
+        return f"{r.file}: {r.utterances} utterance{plural} from {r.duration_s:.1f} s of audio"
+    speakers = len(r.speakers)
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.start))
+    line = (
+        f"{r.file}: {r.utterances} turn{'' if r.utterances == 1 else 's'}"
+        + (f" by {speakers} speaker{'' if speakers == 1 else 's'}" if speakers else "")
+        + f", {r.duration_s / 60:.1f} min from {when}"
+    )
+    if r.left_out:
+        line += f"; {r.left_out} left out, in spans you asked to forget"
+    return line
 
 
 def cmd_transcripts(args) -> int:
@@ -323,6 +345,7 @@ def cmd_transcripts(args) -> int:
                     "end": iso(s.end),
                     "profile": s.profile,
                     "source": s.source,
+                    "speaker": s.speaker,
                     "confidence": s.confidence,
                     "avg_logprob": s.avg_logprob,
                     "no_speech_prob": s.no_speech_prob,
@@ -336,7 +359,8 @@ def cmd_transcripts(args) -> int:
     for s in segments:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.start))
         flag = f"  [flagged: {s.flag}]" if s.flag else ""
-        print(f"{when}  {s.profile}/{s.source}  {s.text}{flag}")
+        said = f"{s.speaker}: " if s.speaker else ""
+        print(f"{when}  {s.profile}/{s.source}  {said}{s.text}{flag}")
     return 0
 
 
@@ -665,7 +689,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     p = add(
-        "search", cmd_search, 'search transcripts: words, "phrases", -exclusions', json_flag=True
+        "search",
+        cmd_search,
+        'search transcripts: words, "phrases", -exclusions, speaker:NAME, source:NAME',
+        json_flag=True,
     )
     p.add_argument("query", nargs="+", help="what to look for")
     scope(p)
@@ -676,7 +703,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(
         "import",
         cmd_import,
-        "transcribe recordings (wav, flac, mp3, ogg, m4a, ...)",
+        "transcribe recordings (wav, flac, mp3, ogg, m4a, ...) or file transcripts"
+        " (WebVTT, SRT, 'Name: words' text)",
         json_flag=True,
     )
     p.add_argument("files", nargs="+", metavar="FILE")
@@ -684,7 +712,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--at",
         metavar="TIME",
-        help="when the recording started (default: file time minus its length)",
+        help="when the recording or transcript starts (default: file time minus its length)",
     )
 
     p = add("transcripts", cmd_transcripts, "print transcripts in time order", json_flag=True)

@@ -1,8 +1,16 @@
-"""`earmark import`: recordings take the same segmenter, spool and transcriber as live audio."""
+"""`earmark import`: recordings take the same segmenter, spool and transcriber as live audio;
+transcripts (WebVTT, SRT, plain text) enter at the store with their speakers, redacted the same
+way, without the model.
+
+A transcript is stored whole in one transaction or not at all, under uids made from its content
+and the profile, so importing it again stores nothing twice.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -11,11 +19,14 @@ from pathlib import Path
 from daemon.errors import ImportFailed
 from daemon.paths import Paths
 from daemon.pipeline import CaptureStage, TranscribeStage
-from daemon.profiles import load_profile
+from daemon.profiles import Profile, load_profile
+from daemon.redaction import redactor_for
+from daemon.search import SearchIndex
 from daemon.segmenter import Segmenter
-from daemon.sources.file import FileSource
+from daemon.sources.file import IMPORTED, FileSource
 from daemon.spool import Spool, SpooledUtterance
-from daemon.store import Store
+from daemon.store import NewSegment, NewUtterance, Store
+from daemon.transcript_formats import is_transcript, read_transcript, split_cue
 
 __all__ = ["ImportResult", "import_files"]
 
@@ -35,6 +46,10 @@ class ImportResult:
     duration_s: float = 0.0
     utterances: int = 0
     uids: list[str] = field(default_factory=list)
+    transcript: bool = False
+    speakers: list[str] = field(default_factory=list)
+    skipped: str | None = None  # why nothing was stored though the file was fine
+    left_out: int = 0  # cues in spans the user asked to forget
 
 
 Progress = Callable[[str, float], None]
@@ -55,6 +70,9 @@ def import_files(
     results = []
     try:
         for path in files:
+            if is_transcript(path):
+                results.append(_import_transcript(paths, path, chosen, at, store))
+                continue
             result = ImportResult(file=str(path), ok=False)
             results.append(result)
             try:
@@ -102,6 +120,82 @@ def import_files(
     finally:
         store.close()
     return results
+
+
+def _import_transcript(
+    paths: Paths, path: Path, profile: Profile, at: float | None, store: Store
+) -> ImportResult:
+    """Read a transcript whole, redact it, and store it in one transaction (or nothing)."""
+    result = ImportResult(file=str(path), ok=False, transcript=True)
+    try:
+        cues = read_transcript(path)
+        content = path.read_bytes()
+        modified = os.stat(path).st_mtime
+    except ImportFailed as exc:
+        result.error = str(exc)
+        return result
+    except OSError as exc:
+        result.error = f"{path}: cannot be read ({exc.strerror or exc})"
+        return result
+    digest = hashlib.sha256(profile.name.encode() + b"\0" + content).hexdigest()[:16]
+    uid = f"transcript-{digest}-{{:05d}}".format
+    result.duration_s = cues[-1].end
+    result.speakers = list(dict.fromkeys(c.speaker for c in cues if c.speaker))
+    result.ok = True
+    earlier = store.first_utterance_named(f"transcript-{digest}-")
+    if earlier is not None:
+        result.start = earlier.start - cues[int(earlier.uid.rsplit("-", 1)[1])].start
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(result.start))
+        result.skipped = (
+            f"already imported into {profile.name} (it starts {when}); nothing stored again"
+        )
+        return result
+    # A transcript is written as the meeting ends: its modification time is the end.
+    anchor = at if at is not None else modified - cues[-1].end
+    result.start = anchor
+    redactor = redactor_for(profile.redaction)
+    forgotten = store.forgotten_spans()
+    utterances = []
+    for number, cue in enumerate(cues):
+        start, end = anchor + cue.start, anchor + cue.end
+        if any(since < end and start < until for since, until in forgotten):
+            result.left_out += 1
+            continue
+        segments, _ = redactor.segments(
+            [
+                NewSegment(
+                    start=anchor + piece.start,
+                    end=anchor + piece.end,
+                    text=piece.text,
+                    avg_logprob=0.0,  # written by a person: no model's doubt
+                    no_speech_prob=0.0,
+                    compression_ratio=1.0,
+                    words=(),
+                    speaker=cue.speaker,
+                )
+                for piece in split_cue(cue, profile.segmentation.max_utterance_s)
+            ]
+        )
+        utterances.append(
+            NewUtterance(
+                uid=uid(number),
+                profile=profile.name,
+                source=f"{IMPORTED}{path.name}",
+                start=start,
+                end=end,
+                model=f"transcript {path.suffix.lstrip('.').lower() or 'text'}",
+                language=profile.transcription.language,
+                segments=segments,
+            )
+        )
+    result.utterances = store.add_utterances(utterances)
+    result.uids = [u.uid for u in utterances]
+    index = SearchIndex(paths.index_dir, profile.name)
+    try:
+        index.sync(store)
+    finally:
+        index.close()
+    return result
 
 
 def _wait_for_others(store: Store, uids: list[str]) -> None:

@@ -28,8 +28,8 @@ from daemon.errors import EarmarkError, ModelError, SpoolFull, SpoolUnwritable
 from daemon.forgetting import Forgetter
 from daemon.ledger import GAP, LISTENING, CaptureLedger
 from daemon.overlap import same_speech
-from daemon.profiles import DEFAULT_PROFILE, Profile, Redaction, Transcription
-from daemon.redaction import Redactor
+from daemon.profiles import DEFAULT_PROFILE, Profile, Transcription
+from daemon.redaction import redactor_for
 from daemon.search import SearchIndex
 from daemon.segmenter import Segmenter, Utterance
 from daemon.sources.base import ENDED, WAITING, Source
@@ -333,7 +333,6 @@ class TranscribeStage:
         self.latencies: deque[float] = deque(maxlen=1000)
         self.model_state = "not loaded"
         self._transcribers: dict[Transcription, Transcriber] = {}
-        self._redactors: dict[Redaction, Redactor] = {}
         self._indexes: dict[str, SearchIndex] = {}
         self._unsynced: set[str] = set()
         self._heard_ends: list[float] = []  # when speech ended, for utterances not yet indexed
@@ -472,7 +471,7 @@ class TranscribeStage:
             raise
         except Exception as exc:  # anything about this item's audio: the next items go on
             raise _ItemFailed(f"it cannot be transcribed ({exc})") from exc
-        segments, redacted = self._redact(segments, profile.redaction)
+        segments, redacted = redactor_for(profile.redaction).segments(segments)
         if redacted:
             keep = None  # the audio would say what the transcript no longer does
         with self.forgetter.lock if self.forgetter else contextlib.nullcontext():
@@ -546,27 +545,6 @@ class TranscribeStage:
             for path in removed.audio_paths:
                 Path(path).unlink(missing_ok=True)
         return True
-
-    def _redact(self, segments: list, settings: Redaction) -> tuple[list, bool]:
-        """The profile's redaction applied to text and words; and whether the audio must go.
-
-        It must when anything was hidden, and when the utterance speaks of a private number even
-        if the model wrote none of its digits: the audio still says them.
-        """
-        redactor = self._redactors.get(settings)
-        if redactor is None:
-            redactor = self._redactors[settings] = Redactor(settings.detectors, settings.patterns)
-        if not redactor.active:
-            return segments, False
-        texts, all_numbers = redactor.utterance([seg.text for seg in segments])
-        result, changed = [], False
-        for seg, text in zip(segments, texts, strict=True):
-            if text != seg.text:
-                changed = True
-                words = redactor.words(seg.words, all_numbers=all_numbers)
-                seg = dataclasses.replace(seg, text=text, words=tuple(words))
-            result.append(seg)
-        return result, changed or all_numbers
 
     def _commit(self, **utterance) -> None:
         """Store an utterance, waiting out another process's write lock (the item stays spooled)."""

@@ -8,11 +8,17 @@ text and words before the utterance is committed.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-__all__ = ["Redactor", "DETECTORS"]
+if TYPE_CHECKING:
+    from daemon.profiles import Redaction
+
+__all__ = ["Redactor", "DETECTORS", "redactor_for"]
 
 _TLD = r"(?:com|org|net|edu|gov|io|co|uk|de|fr|nl|es|it|eu|ai|dev|app|me|info|biz|us|ca)"
 _DOMAIN = rf"(?:www\s*\.\s*)?[\w-]+(?:\s*\.\s*[\w-]+)*\s*\.\s*{_TLD}\b"
@@ -118,6 +124,25 @@ class Redactor:
             redacted = [self.text(t, all_numbers=True) for t in texts]
         return redacted, spilled
 
+    def segments(self, segments: Sequence) -> tuple[list, bool]:
+        """One utterance's segments (anything with `text` and `words`) with what must not be
+        kept hidden in both; and whether its audio must go too.
+
+        It must when anything was hidden, and when the utterance speaks of a private number even
+        if none of its digits were written: the audio still says them.
+        """
+        if not self.active:
+            return list(segments), False
+        texts, all_numbers = self.utterance([seg.text for seg in segments])
+        result, changed = [], False
+        for seg, text in zip(segments, texts, strict=True):
+            if text != seg.text:
+                changed = True
+                words = self.words(seg.words, all_numbers=all_numbers)
+                seg = dataclasses.replace(seg, text=text, words=tuple(words))
+            result.append(seg)
+        return result, changed or all_numbers
+
     def words(self, words: Sequence[tuple], *, all_numbers: bool = False) -> list[tuple]:
         """Word timings with the redacted words replaced: the first by the label, the rest gone."""
         joined, positions = "", []
@@ -135,3 +160,9 @@ class Redactor:
                 used.add(span)
                 kept.append((word[0], word[1], span.label, word[3]))
         return kept
+
+
+@functools.lru_cache(maxsize=32)
+def redactor_for(settings: Redaction) -> Redactor:
+    """The redactor of a profile's redaction settings (made once per settings)."""
+    return Redactor(settings.detectors, settings.patterns)

@@ -1,8 +1,9 @@
 """The index: one whoosh index per profile, built from the store and searched with snippets.
 
 Whoosh stays behind this module. An index holds the store's unflagged segments (stemmed English
-text, time, source, confidence); `sync` adds whatever the store has beyond the index's mark,
-idempotently, so a crash between a store commit and an index commit heals on the next sync.
+text, time, source, speaker, confidence); `sync` adds whatever the store has beyond the index's
+mark, idempotently, so a crash between a store commit and an index commit heals on the next sync.
+An index made before segments had speakers gains the field when it is opened.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from whoosh import highlight, index, qparser
-from whoosh.analysis import StemmingAnalyzer
+from whoosh.analysis import SimpleAnalyzer, StemmingAnalyzer
 from whoosh.fields import DATETIME, ID, NUMERIC, STORED, TEXT, Schema
 from whoosh.query import DateRange, Not, NullQuery
 
@@ -38,7 +39,13 @@ def _schema() -> Schema:
         end=STORED,
         source=ID(stored=True),
         confidence=NUMERIC(float, stored=True),
+        speaker=_speaker_field(),
     )
+
+
+def _speaker_field() -> TEXT:
+    """Who spoke, found by any of their names in any case: speaker:maria, speaker:"maria lopez"."""
+    return TEXT(analyzer=SimpleAnalyzer(), stored=True, phrase=True)
 
 
 def _utc(epoch: float) -> datetime:
@@ -62,6 +69,7 @@ class Hit:
     source: str
     score: float
     confidence: float
+    speaker: str | None = None
 
 
 class _MarkdownBold(highlight.Formatter):
@@ -74,7 +82,7 @@ class _MarkdownBold(highlight.Formatter):
 
 
 def _document(segment: StoredSegment) -> dict:
-    return {
+    document = {
         "seg_id": str(segment.id),
         "text": segment.text,
         "start": _utc(segment.start),
@@ -82,10 +90,13 @@ def _document(segment: StoredSegment) -> dict:
         "source": segment.source,
         "confidence": segment.confidence,
     }
+    if segment.speaker:
+        document["speaker"] = segment.speaker
+    return document
 
 
 def parse_query(text: str, schema: Schema):
-    """Words (all must match), "phrases", -exclusions, and field:value for source."""
+    """Words (all must match), "phrases", -exclusions, and field:value for source and speaker."""
     stripped = text.strip()
     if not stripped:
         raise QueryError("the search query is empty; expected one or more words")
@@ -124,12 +135,24 @@ class SearchIndex:
         if self._index is None:
             if self.exists():
                 self._index = index.open_dir(str(self.directory))
+                if "speaker" not in self._index.schema:
+                    self._add_speaker_field()
             elif create:
                 self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
                 self._index = index.create_in(str(self.directory), _schema())
             else:
                 return None
         return self._index
+
+    def _add_speaker_field(self) -> None:
+        writer = self._index.writer(timeout=_LOCK_TIMEOUT_S, delay=0.05)
+        try:
+            writer.add_field("speaker", _speaker_field())
+        except BaseException:
+            writer.cancel()
+            raise
+        writer.commit()
+        self._index = index.open_dir(str(self.directory))
 
     def sync(self, store: Store) -> int:
         """Index the profile's segments the store has beyond this index's mark; returns how many."""
@@ -239,6 +262,7 @@ class SearchIndex:
                     source=hit["source"],
                     score=round(float(hit.score or 0.0), 4),
                     confidence=float(hit["confidence"]),
+                    speaker=hit.get("speaker"),
                 )
             )
         return hits

@@ -99,6 +99,7 @@ class SearchWindow:
         self.results.pack(fill="both", expand=True, padx=10, pady=6)
         self.results.tag_configure("meta", foreground="#5f6368", font=("TkDefaultFont", 9))
         self.results.tag_configure("match", font=("TkDefaultFont", 10, "bold"))
+        self.results.tag_configure("speaker", foreground="#1a73e8")
         self.results.tag_configure("selected", background="#d2e3fc")
         self.results.configure(state="disabled")
         self.status = ttk.Label(w, text="Type to search what you heard.")
@@ -193,6 +194,8 @@ class SearchWindow:
             tag = f"hit{i}"
             meta = f"{_when(hit['start'])}  ·  {hit['profile']}  ·  {hit['source']}\n"
             text.insert("end", meta, ("meta", tag))
+            if hit.get("speaker"):
+                text.insert("end", f"{hit['speaker']}: ", ("speaker", tag))
             _insert_marked(text, hit["snippet"].replace("\n", " "), (tag,))
             text.insert("end", "\n\n", (tag,))
         text.configure(state="disabled")
@@ -277,10 +280,13 @@ class ConversationWindow:
         text = self.text = tk.Text(w, wrap="word", padx=8, pady=6)
         text.tag_configure("time", foreground="#5f6368")
         text.tag_configure("hit", background="#fef7e0")
+        text.tag_configure("speaker", font=("TkDefaultFont", 10, "bold"))
         for segment in self.segments:
             tags = ("hit",) if segment["id"] == hit["segment_id"] else ()
             when = time.strftime("%H:%M:%S  ", time.localtime(segment["start"]))
             text.insert("end", when, tags + ("time",))
+            if segment.get("speaker"):
+                text.insert("end", f"{segment['speaker']}: ", tags + ("speaker",))
             text.insert("end", segment["text"] + "\n", tags)
         text.configure(state="disabled")
         buttons = ttk.Frame(w)
@@ -306,7 +312,9 @@ class ConversationWindow:
 
     def transcript(self) -> str:
         return "\n".join(
-            f"{time.strftime('%H:%M:%S', time.localtime(s['start']))}  {s['text']}"
+            f"{time.strftime('%H:%M:%S', time.localtime(s['start']))}  "
+            + (f"{s['speaker']}: " if s.get("speaker") else "")
+            + s["text"]
             for s in self.segments
         )
 

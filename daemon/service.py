@@ -429,6 +429,7 @@ class Daemon:
                 "end": s.end,
                 "text": s.text,
                 "source": s.source,
+                "speaker": s.speaker,
                 "audio_path": audio[s.utterance_id],
             }
             for s in segments

@@ -26,6 +26,7 @@ __all__ = [
     "StoredUtterance",
     "Forgotten",
     "NewSegment",
+    "NewUtterance",
     "CaptureSpan",
     "PairedWearable",
     "WearableUpload",
@@ -143,6 +144,13 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        5,
+        "who said a segment, where it is known (imported transcripts name their speakers)",
+        """
+        ALTER TABLE segments ADD COLUMN speaker TEXT;
+        """,
+    ),
 ]
 
 
@@ -158,6 +166,22 @@ class NewSegment:
     compression_ratio: float
     words: Sequence[tuple[float, float, str, float]]
     flag: str | None = None
+    speaker: str | None = None
+
+
+@dataclass(frozen=True)
+class NewUtterance:
+    """An utterance about to be stored, with its segments."""
+
+    uid: str
+    profile: str
+    source: str
+    start: float
+    end: float
+    model: str
+    language: str | None
+    segments: Sequence[NewSegment]
+    audio_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -173,6 +197,7 @@ class StoredSegment:
     no_speech_prob: float
     compression_ratio: float
     flag: str | None
+    speaker: str | None = None
 
     @property
     def confidence(self) -> float:
@@ -251,7 +276,7 @@ def _statements(sql: str) -> Iterator[str]:
 
 _SEGMENT_COLUMNS = (
     "id, utterance_id, profile, source, start, end, text, avg_logprob, no_speech_prob, "
-    "compression_ratio, flag"
+    "compression_ratio, flag, speaker"
 )
 
 
@@ -374,45 +399,67 @@ class Store:
         audio_path: str | None = None,
     ) -> int | None:
         """Store an utterance with its segments in one transaction; None if already stored."""
+        utterance = NewUtterance(
+            uid=uid,
+            profile=profile,
+            source=source,
+            start=start,
+            end=end,
+            model=model,
+            language=language,
+            segments=segments,
+            audio_path=audio_path,
+        )
         with self._transaction() as tx:
-            cur = tx.execute(
-                "INSERT OR IGNORE INTO utterances "
-                "(uid, profile, source, start, end, model, language, audio_path, transcribed_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (uid, profile, source, start, end, model, language, audio_path, time.time()),
-            )
-            if cur.rowcount == 0:
-                return None
-            utterance_id = cur.lastrowid
-            # Ids above both the highest stored and the highest ever deleted: SQLite would hand
-            # a deleted id out again, and indexes catch up by id.
-            last_id = tx.execute(
-                "SELECT MAX(COALESCE((SELECT MAX(id) FROM segments), 0),"
-                " COALESCE((SELECT floor FROM segment_id_floor), 0))"
-            ).fetchone()[0]
-            tx.executemany(
-                "INSERT INTO segments (id, utterance_id, profile, source, start, end, text, "
-                "avg_logprob, no_speech_prob, compression_ratio, words, flag) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        last_id + 1 + i,
-                        utterance_id,
-                        profile,
-                        source,
-                        s.start,
-                        s.end,
-                        s.text,
-                        s.avg_logprob,
-                        s.no_speech_prob,
-                        s.compression_ratio,
-                        json.dumps([list(w) for w in s.words]),
-                        s.flag,
-                    )
-                    for i, s in enumerate(segments)
-                ],
-            )
-            return utterance_id
+            return self._insert_utterance(tx, utterance)
+
+    def add_utterances(self, utterances: Sequence[NewUtterance]) -> int:
+        """Store several utterances in one transaction (all or none); returns how many were new."""
+        with self._transaction() as tx:
+            return sum(self._insert_utterance(tx, u) is not None for u in utterances)
+
+    @staticmethod
+    def _insert_utterance(tx: sqlite3.Connection, u: NewUtterance) -> int | None:
+        cur = tx.execute(
+            "INSERT OR IGNORE INTO utterances "
+            "(uid, profile, source, start, end, model, language, audio_path, transcribed_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (u.uid, u.profile, u.source, u.start, u.end, u.model, u.language, u.audio_path,
+             time.time()),
+        )  # fmt: skip
+        if cur.rowcount == 0:
+            return None
+        utterance_id = cur.lastrowid
+        # Ids above both the highest stored and the highest ever deleted: SQLite would hand
+        # a deleted id out again, and indexes catch up by id.
+        last_id = tx.execute(
+            "SELECT MAX(COALESCE((SELECT MAX(id) FROM segments), 0),"
+            " COALESCE((SELECT floor FROM segment_id_floor), 0))"
+        ).fetchone()[0]
+        tx.executemany(
+            "INSERT INTO segments (id, utterance_id, profile, source, start, end, text, "
+            "avg_logprob, no_speech_prob, compression_ratio, words, flag, speaker) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    last_id + 1 + i,
+                    utterance_id,
+                    u.profile,
+                    u.source,
+                    s.start,
+                    s.end,
+                    s.text,
+                    s.avg_logprob,
+                    s.no_speech_prob,
+                    s.compression_ratio,
+                    json.dumps([list(w) for w in s.words]),
+                    s.flag,
+                    s.speaker,
+                )
+                for i, s in enumerate(u.segments)
+            ],
+        )
+        return utterance_id
 
     def segments(
         self,
@@ -460,6 +507,27 @@ class Store:
             yield from rows
             last = rows[-1].id
 
+    def iter_period(
+        self, *, profile: str, since: float, until: float, batch: int = 5_000
+    ) -> Iterator[StoredSegment]:
+        """A profile's unflagged segments heard in [since, until], in time order, read in
+        batches (a week of speech never sits in memory at once)."""
+        after: tuple[float, int] = (float("-inf"), 0)
+        while True:
+            rows = [
+                StoredSegment(**dict(row))
+                for row in self._connect().execute(
+                    f"SELECT {_SEGMENT_COLUMNS} FROM segments WHERE profile = ? AND end >= ?"
+                    " AND start <= ? AND flag IS NULL AND (start > ? OR (start = ? AND id > ?))"
+                    " ORDER BY start, id LIMIT ?",
+                    (profile, since, until, after[0], after[0], after[1], batch),
+                )
+            ]
+            yield from rows
+            if len(rows) < batch:
+                return
+            after = (rows[-1].start, rows[-1].id)
+
     def segment_words(self, segment_id: int) -> list[list]:
         row = (
             self._connect()
@@ -476,6 +544,19 @@ class Store:
             args.append(profile)
         sql += " ORDER BY start, id"
         return [StoredUtterance(**dict(r)) for r in self._connect().execute(sql, args)]
+
+    def first_utterance_named(self, prefix: str) -> StoredUtterance | None:
+        """The utterance whose uid comes first among those that start with `prefix`."""
+        row = (
+            self._connect()
+            .execute(
+                "SELECT id, uid, profile, source, start, end, audio_path FROM utterances"
+                " WHERE uid >= ? AND uid < ? ORDER BY uid LIMIT 1",
+                (prefix, prefix + "\uffff"),
+            )
+            .fetchone()
+        )
+        return StoredUtterance(**dict(row)) if row else None
 
     def utterance(self, utterance_id: int) -> StoredUtterance | None:
         row = (

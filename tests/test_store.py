@@ -89,7 +89,7 @@ def test_new_migration_backs_up_and_keeps_transcripts(tmp_path, monkeypatch):
     )
     v1.commit()
     v1.close()
-    extra = (99, "a later column", "ALTER TABLE segments ADD COLUMN speaker TEXT")
+    extra = (99, "a later column", "ALTER TABLE segments ADD COLUMN mood TEXT")
     monkeypatch.setattr(store_module, "MIGRATIONS", [*every, extra])
     upgraded = Store(path)
     assert upgraded.schema_version() == 99
