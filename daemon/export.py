@@ -1,8 +1,12 @@
 """A profile's summary of a period: built from its transcripts, written as Markdown or JSON.
 
 The sections come from the profile (`export.sections`, `export.custom_sections`); every item
-keeps the time it was said, so `earmark transcripts --around TIME` finds it again. A period
-always maps to the same file, so exporting it again rewrites that file.
+keeps the time it was said (and who said it, when known), so `earmark transcripts --around TIME`
+finds it again. A period always maps to the same file, so exporting it again rewrites that file.
+
+A profile with `conversations` gets notes per conversation, read from the store one conversation
+at a time, so a week of speech takes memory for one conversation and time in proportion to its
+length; other profiles get their sections over the whole period.
 """
 
 from __future__ import annotations
@@ -11,10 +15,11 @@ import json
 import os
 import re
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-from daemon import __version__, extractors
+from daemon import __version__, extractors, notes
 from daemon.extractors import STOP_WORDS, Item, Sentence
 from daemon.language_model import LanguageModelUnavailable, summarize_with
 from daemon.paths import Paths, write_private
@@ -33,17 +38,27 @@ __all__ = [
 ]
 
 _OUTLINE_BLOCK_S = 600  # the outline: one line per ten minutes of speech
-_TOP = 5
 
 
-def _sentences(store: Store, profile: str, since: float, until: float) -> list[Sentence]:
-    sentences = []
-    for segment in store.segments(
-        profiles=[profile], since=since, until=until, include_flagged=False
-    ):
+def _sentences(store: Store, profile: str, since: float, until: float) -> Iterator[Sentence]:
+    """The period's sentences in time order, read from the store in batches."""
+    for segment in store.iter_period(profile=profile, since=since, until=until):
         duration = segment.end - segment.start
-        sentences += extractors.split_sentences(segment.text, segment.start, duration)
-    return sentences
+        yield from extractors.split_sentences(
+            segment.text, segment.start, duration, segment.speaker
+        )
+
+
+def _conversations(sentences: Iterator[Sentence], gap_s: float) -> Iterator[list[Sentence]]:
+    """Sentences a conversation at a time: one ends where speech paused for `gap_s`."""
+    current: list[Sentence] = []
+    for s in sentences:
+        if current and s.at - current[-1].at > gap_s:
+            yield current
+            current = []
+        current.append(s)
+    if current:
+        yield current
 
 
 def _custom_patterns(section: CustomSection) -> list[re.Pattern]:
@@ -51,12 +66,14 @@ def _custom_patterns(section: CustomSection) -> list[re.Pattern]:
     return phrases + [re.compile(p, re.I) for p in section.patterns]
 
 
-def _outline(sentences: list[Sentence]) -> list[Item]:
-    """For each ten minutes that had speech, its most central sentence."""
-    blocks: dict[int, list[Sentence]] = {}
-    for s in sentences:
-        blocks.setdefault(int(s.at // _OUTLINE_BLOCK_S), []).append(s)
-    return [extractors.highlights(block, count=1)[0] for _, block in sorted(blocks.items())]
+def _outline(talk: notes.Talk) -> list[Item]:
+    """For each ten minutes that had speech, its most telling sentence."""
+    best: dict[int, tuple[float, int]] = {}
+    for i, score in enumerate(notes.telling(talk)):
+        block = int(talk.sentences[i].at // _OUTLINE_BLOCK_S)
+        if block not in best or score > best[block][0]:
+            best[block] = (score, i)
+    return [notes.item_of(talk, i) for _, (_, i) in sorted(best.items())]
 
 
 def _key_terms(index: SearchIndex, sentences: list[Sentence]) -> list[Item]:
@@ -77,25 +94,24 @@ def _key_terms(index: SearchIndex, sentences: list[Sentence]) -> list[Item]:
     return items
 
 
-def _section(
-    name: str, sentences: list[Sentence], profile: Profile, index: SearchIndex
-) -> list[Item]:
+def _section(name: str, talk: notes.Talk, profile: Profile, index: SearchIndex) -> list[Item]:
+    sentences = talk.sentences
     if name == "highlights":
-        return extractors.highlights(sentences, count=_TOP)
+        return notes.overview(talk, about=profile.export.talk_is_called)
     if name == "action_items":
-        return extractors.action_items(sentences)
+        return notes.action_items(talk)
     if name == "decisions":
-        return extractors.decisions(sentences)
+        return notes.decisions(talk)
     if name == "questions":
-        return extractors.questions(sentences)
+        return notes.questions(talk)
     if name == "definitions":
         return extractors.definitions(sentences)
     if name == "mentions":
         return extractors.mentions(sentences, known=profile.transcription.vocabulary)
     if name == "outline":
-        return _outline(sentences)
+        return _outline(talk)
     if name == "timeline":
-        return [Item(s.text.strip(), s.at) for s in sentences]
+        return [Item(s.text.strip(), s.at, speaker=s.speaker) for s in sentences]
     if name == "key_terms":
         return _key_terms(index, sentences)
     raise ValueError(f"unknown section {name!r}")
@@ -103,21 +119,24 @@ def _section(
 
 def _item_dict(item: Item) -> dict:
     data = {"text": item.text, "at": iso(item.at)}
-    for key in ("owner", "due", "term"):
+    for key in ("speaker", "owner", "due", "term"):
         if getattr(item, key):
             data[key] = getattr(item, key)
     if item.names:
         data["names"] = list(item.names)
+    if item.agreed_by:
+        data["agreed_by"] = list(item.agreed_by)
     return data
 
 
 def _sections(sentences: list[Sentence], profile: Profile, index: SearchIndex) -> list[dict]:
+    talk = notes.Talk.of(sentences)
     wanted = [n for n in profile.export.sections if n != "conversations"]
     sections = [
         {
             "name": n,
             "title": SECTIONS[n],
-            "items": [_item_dict(i) for i in _section(n, sentences, profile, index)],
+            "items": [_item_dict(i) for i in _section(n, talk, profile, index)],
         }
         for n in wanted
     ]
@@ -127,6 +146,19 @@ def _sections(sentences: list[Sentence], profile: Profile, index: SearchIndex) -
             {"name": custom.title, "title": custom.title, "items": [_item_dict(i) for i in items]}
         )
     return sections
+
+
+def _speakers(sentences: list[Sentence]) -> list[dict]:
+    """Who spoke in a conversation, the most first, with their share of the words."""
+    words: dict[str, int] = {}
+    for s in sentences:
+        if s.speaker:
+            words[s.speaker] = words.get(s.speaker, 0) + len(s.text.split())
+    total = sum(words.values()) or 1
+    return [
+        {"name": name, "share": round(n / total, 3)}
+        for name, n in sorted(words.items(), key=lambda w: -w[1])
+    ]
 
 
 _ROLL_UP = ("decisions", "action_items")
@@ -153,7 +185,8 @@ def summarize(paths: Paths, profile: Profile, since: float, until: float) -> dic
     store = Store(paths.database)
     index = SearchIndex(paths.index_dir, profile.name)
     try:
-        sentences = _sentences(store, profile.name, since, until)
+        by_conversation = "conversations" in profile.export.sections
+        sentences = [] if by_conversation else list(_sentences(store, profile.name, since, until))
         summary: dict = {
             "profile": profile.name,
             "description": profile.description,
@@ -164,8 +197,25 @@ def summarize(paths: Paths, profile: Profile, since: float, until: float) -> dic
             "period": period_name(since, until),
             "sentences": len(sentences),
         }
+        if by_conversation:
+            gap = profile.export.conversation_gap_min * 60
+            summary["conversations"] = []
+            for group in _conversations(_sentences(store, profile.name, since, until), gap):
+                summary["sentences"] += len(group)
+                summary["conversations"].append(
+                    {
+                        "start": iso(group[0].at),
+                        "end": iso(group[-1].at),
+                        "speakers": _speakers(group),
+                        "sections": _sections(group, profile, index),
+                    }
+                )
+            summary["roll_up"] = _roll_up(summary["conversations"])
+        else:
+            summary["sections"] = _sections(sentences, profile, index)
         model = profile.export.language_model
-        if model.endpoint and sentences:
+        if model.endpoint and summary["sentences"]:
+            sentences = sentences or list(_sentences(store, profile.name, since, until))
             try:
                 summary["language_model_summary"] = summarize_with(model, profile.name, sentences)
             except LanguageModelUnavailable as exc:
@@ -173,19 +223,6 @@ def summarize(paths: Paths, profile: Profile, since: float, until: float) -> dic
                     f"The language model at {model.endpoint} gave no summary: {exc}. "
                     "This summary is extractive only."
                 )
-        if "conversations" in profile.export.sections:
-            gap = profile.export.conversation_gap_min * 60
-            summary["conversations"] = [
-                {
-                    "start": iso(group[0].at),
-                    "end": iso(group[-1].at),
-                    "sections": _sections(group, profile, index),
-                }
-                for group in extractors.conversations(sentences, gap_s=gap)
-            ]
-            summary["roll_up"] = _roll_up(summary["conversations"])
-        else:
-            summary["sections"] = _sections(sentences, profile, index)
         return summary
     finally:
         index.close()
@@ -195,12 +232,13 @@ def summarize(paths: Paths, profile: Profile, since: float, until: float) -> dic
 # -- rendering -------------------------------------------------------------------------------
 
 
-def _clock(at: str) -> str:
-    return at[11:16]
+def _clock(at: str, dated: bool = False) -> str:
+    """An ISO time as HH:MM, or YYYY-MM-DD HH:MM when the period covers more than one day."""
+    return f"{at[:10]} {at[11:16]}" if dated else at[11:16]
 
 
-def _markdown_item(name: str, item: dict) -> str:
-    when = _clock(item["at"])
+def _markdown_item(name: str, item: dict, dated: bool) -> str:
+    when = _clock(item["at"], dated)
     if name == "action_items":
         extra = [f"owner: {item['owner']}"] if item.get("owner") else []
         extra += [f"due: {item['due']}"] if item.get("due") else []
@@ -212,15 +250,17 @@ def _markdown_item(name: str, item: dict) -> str:
         return f"- **{item['term']}**, first heard: {item['text']} · {when}"
     if item.get("names"):
         return f"- {', '.join(item['names'])}: {item['text']} · {when}"
-    return f"- {when} {item['text']}"
+    said = f"{item['speaker']}: " if item.get("speaker") else ""
+    agreed = f" (agreed: {', '.join(item['agreed_by'])})" if item.get("agreed_by") else ""
+    return f"- {when} {said}{item['text']}{agreed}"
 
 
-def _markdown_sections(sections: list[dict], level: str) -> list[str]:
+def _markdown_sections(sections: list[dict], level: str, dated: bool) -> list[str]:
     lines = []
     for section in sections:
         lines += ["", f"{level} {section['title']}", ""]
         if section["items"]:
-            lines += [_markdown_item(section["name"], item) for item in section["items"]]
+            lines += [_markdown_item(section["name"], item, dated) for item in section["items"]]
         else:
             lines.append("_Nothing this time._")
     return lines
@@ -250,14 +290,16 @@ def render_markdown(summary: dict) -> str:
         lines += ["", f"> {summary['language_model_note']}"]
     if summary.get("language_model_summary"):
         lines += ["", "## Summary", "", summary["language_model_summary"]]
+    dated = " to " in summary["period"]  # more than one day: items say which
     if len(summary.get("conversations", [])) > 1 and summary["roll_up"]:
         lines += ["", "## All conversations"]
-        lines += _markdown_sections(summary["roll_up"], "###")
+        lines += _markdown_sections(summary["roll_up"], "###", dated)
     for conversation in summary.get("conversations", []):
-        start, end = _clock(conversation["start"]), _clock(conversation["end"])
-        lines += ["", f"## Conversation {start}–{end}"]
-        lines += _markdown_sections(conversation["sections"], "###")
-    lines += _markdown_sections(summary.get("sections", []), "##")
+        start, end = _clock(conversation["start"], dated), _clock(conversation["end"])
+        speakers = ", ".join(s["name"] for s in conversation.get("speakers", []))
+        lines += ["", f"## Conversation {start}–{end}" + (f" ({speakers})" if speakers else "")]
+        lines += _markdown_sections(conversation["sections"], "###", dated)
+    lines += _markdown_sections(summary.get("sections", []), "##", dated)
     lines += [
         "",
         "Each item ends with the time it was said: `earmark transcripts --around TIME` "

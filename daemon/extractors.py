@@ -1,33 +1,30 @@
-"""What a summary is made of, found in transcripts offline and deterministically.
+"""What a summary is made of, found in transcripts offline and deterministically: sentences,
+definitions, the people mentioned, due dates, a profile's own patterns, conversations.
 
-Each extractor takes sentences (text and the time they were said) and returns `Item`s that
-carry that time, so an export can point back into the transcript. They are rules over the
-wording people use (and Whisper writes): cue phrases, a few sentence shapes, and refusals for
-the near misses ("we haven't decided", "Alice will be away"). Their precision and recall are
-measured on the labelled sentences in `tests/data/extractors/`.
+Each extractor takes sentences (text, the time they were said, and who said it when known) and
+returns `Item`s that carry that time, so an export can point back into the transcript. They are
+rules over the wording people use (and Whisper writes): a few sentence shapes, and refusals for
+the near misses. The notes of a conversation (overview, decisions, action items, questions) read
+turns rather than single sentences and live in `notes.py`.
 """
 
 from __future__ import annotations
 
-import math
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from importlib import resources
 
 __all__ = [
     "STOP_WORDS",
     "Sentence",
     "Item",
     "split_sentences",
-    "action_items",
-    "decisions",
-    "questions",
     "definitions",
     "mentions",
     "matching",
-    "highlights",
-    "conversations",
     "due_date",
 ]
 
@@ -36,6 +33,7 @@ __all__ = [
 class Sentence:
     text: str
     at: float  # when it was said, seconds since the epoch
+    speaker: str | None = None  # who said it, when known
 
 
 @dataclass(frozen=True)
@@ -48,15 +46,19 @@ class Item:
     due: str | None = None  # action items: an ISO date
     term: str | None = None  # definitions
     names: tuple[str, ...] = field(default=())  # mentions
+    speaker: str | None = None  # who said it, when known
+    agreed_by: tuple[str, ...] = field(default=())  # decisions: who said yes to it
 
 
-def split_sentences(text: str, at: float, duration: float = 0.0) -> list[Sentence]:
+def split_sentences(
+    text: str, at: float, duration: float = 0.0, speaker: str | None = None
+) -> list[Sentence]:
     """Sentences of a segment's text, each timed by where it starts within the segment."""
     parts = [p.strip() for p in re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"'])", text) if p.strip()]
     sentences, offset = [], 0
     for part in parts:
         share = offset / max(1, len(text))
-        sentences.append(Sentence(part, at + duration * share))
+        sentences.append(Sentence(part, at + duration * share, speaker))
         offset += len(part) + 1
     return sentences
 
@@ -65,63 +67,7 @@ def _clean(text: str) -> str:
     return text.strip().rstrip(".!").strip()
 
 
-# -- action items -----------------------------------------------------------------------------
-
-_LEAD = r"(?:(?:ok(?:ay)?|so|and|then|right|also|alright|great|good),?\s+)?"
-_NAME = r"[A-Z][a-z]+(?:\s[A-Z][a-z]+)?"
-_MODAL = (
-    r"(?:will|'ll|is going to|are going to|am going to|'s going to|'re going to|'m going to|"
-    r"needs? to|has to|have to|should|must|is to|are to)"
-)
-_NOT_ACTIONS = {
-    "be", "been", "have", "probably", "never", "not", "always", "likely", "feel", "know",
-    "think", "see", "like", "love", "want", "hate", "remember", "forget", "believe", "agree",
-    "understand", "wonder", "guess", "hope", "enjoy", "miss", "get", "rain", "happen",
-}  # fmt: skip
-_ACTION_CUE = re.compile(r"^(?:action items?|to-?do|follow[- ]up)\s*[:,-]\s*(?P<rest>.+)$", re.I)
-_PROMISE = re.compile(
-    rf"^{_LEAD}(?P<owner>{_NAME}|I|we|We|you|You)\s*{_MODAL}\s+(?P<verb>[a-z]+)\b", re.I
-)
-_REQUEST = re.compile(
-    rf"^{_LEAD}(?:(?P<owner>{_NAME}),\s+)?(?:can|could|would) you(?: please)?\s+(?P<verb>[a-z]+)\b",
-    re.I,
-)
-_IMPERATIVE = re.compile(rf"^{_LEAD}(?:please|let's|let us)\s+(?P<verb>[a-z]+)\b", re.I)
-_HYPOTHETICAL = re.compile(r"^(?:if|when|unless|maybe|perhaps|i wonder|do you think)\b", re.I)
-_OWNER_WORDS = {"i": "me", "we": "we", "you": "you"}
-
-
-def _owner(raw: str | None) -> str | None:
-    if raw is None:
-        return None
-    return _OWNER_WORDS.get(raw.lower(), raw)
-
-
-def action_items(sentences: Iterable[Sentence]) -> list[Item]:
-    """Commitments and requests: "Alice will send the slides by Friday", "action item: ..."."""
-    items = []
-    for s in sentences:
-        text = _clean(s.text)
-        owner = None
-        cue = _ACTION_CUE.match(text)
-        if cue:
-            promise = _PROMISE.match(cue["rest"])
-            owner = _owner(promise["owner"]) if promise else None
-        elif _HYPOTHETICAL.match(text) or text.endswith("?") and not _REQUEST.match(text):
-            continue
-        elif m := _PROMISE.match(text) or _REQUEST.match(text):
-            if m["verb"].lower() in _NOT_ACTIONS or re.search(r"\bnot\b|n't\b", text[: m.end()]):
-                continue
-            owner = _owner(m["owner"]) if m["owner"] else ("you" if "you" in m[0] else None)
-        elif m := _IMPERATIVE.match(text):
-            if m["verb"].lower() in _NOT_ACTIONS:
-                continue
-            owner = "we" if re.match(rf"{_LEAD}let", text, re.I) else "you"
-        else:
-            continue
-        items.append(Item(text.rstrip("?"), s.at, owner=owner, due=due_date(text, s.at)))
-    return items
-
+# -- due dates ------------------------------------------------------------------------------
 
 _WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 _MONTHS = [
@@ -186,59 +132,6 @@ def due_date(text: str, said_at: float) -> str | None:
     return day.isoformat()
 
 
-# -- decisions, questions -----------------------------------------------------------------------
-
-_DECISION = re.compile(
-    r"\b(?:we(?:'ve| have)? (?:all )?decided|(?:it's|it is|that's|that is) (?:been )?decided|"
-    r"decision(?: is)?\s*[:,-]|the decision is|we (?:all )?agreed|(?:it's|it is|that's) agreed|"
-    r"agreed\s*[:,-]|let's go with|we(?:'re| are) going (?:to go )?with|we(?:'ll| will) go with|"
-    r"settled on|we(?:'ve| have)? chose|we(?:'ve| have) chosen|we(?:'re| are) choosing|we opted|"
-    r"final decision|we(?:'re| are) (?:sticking|going ahead) with|the plan is)",
-    re.I,
-)
-_UNDECIDED = re.compile(
-    r"\b(?:not|n't|never|yet to|to decide|undecided|if we|whether|should we|did we|have we|"
-    r"do we|once we|until we|before we)\b",
-    re.I,
-)
-
-
-def decisions(sentences: Iterable[Sentence]) -> list[Item]:
-    """What was settled: "we decided to ...", "let's go with ...", "agreed: ..."."""
-    found = []
-    for s in sentences:
-        m = _DECISION.search(s.text)
-        # the words up to just past the cue must not undo it ("we haven't decided yet")
-        if m and not _UNDECIDED.search(s.text[: m.end() + 12]) and not s.text.endswith("?"):
-            found.append(Item(_clean(s.text), s.at))
-    return found
-
-
-_WH_START = re.compile(
-    r"^(?:who|what|when|where|why|how|which)\s+(?:is|are|was|were|do|does|did|will|would|can|"
-    r"could|should|shall|has|have|had|about|many|much|long|often)\b",
-    re.I,
-)
-_INDIRECT = re.compile(
-    r"\b(?:i wonder (?:if|whether|why|how|what|when|who)|the (?:open |big |real )?question is|"
-    r"open question|it's unclear (?:whether|if|why|how))\b",
-    re.I,
-)
-_FILLER_QUESTION = re.compile(r"^(?:right|ok(?:ay)?|yeah|huh|you know|no|really|sorry)\?$", re.I)
-
-
-def questions(sentences: Iterable[Sentence]) -> list[Item]:
-    """Questions asked, and the open ones named as such ("I wonder whether ...")."""
-    found = []
-    for s in sentences:
-        text = s.text.strip()
-        if _FILLER_QUESTION.match(text):
-            continue
-        if text.endswith("?") or _WH_START.match(text) or _INDIRECT.search(text):
-            found.append(Item(text.rstrip("."), s.at))
-    return found
-
-
 # -- definitions ------------------------------------------------------------------------------
 
 _TERM = r"(?:an? |the )?(?P<term>[A-Za-z][\w'-]*(?: [A-Za-z][\w'-]*){0,4}?)"
@@ -297,19 +190,67 @@ _NOT_NAMES = {
     "Python", "Zoom", "Slack", "Google", "Excel", "Friday", "Monday", "Tuesday", "Wednesday",
     "Thursday", "Saturday", "Sunday", "January", "February", "March", "April", "May", "June",
     "July", "August", "September", "October", "November", "December",
+    # pronouns and the words that open spoken sentences: "Actually, ..." is nobody's name
+    "You", "He", "She", "They", "Me", "Him", "Us", "Them", "Actually", "Basically", "Anyway",
+    "Obviously", "Honestly", "Really", "Perhaps", "Hopefully", "Unfortunately", "Apparently",
+    "Certainly", "Definitely", "Exactly", "Indeed", "Otherwise", "Still", "Though", "Yesterday",
+    "Tonight", "Like", "Hmm", "Um", "Uh", "Mm", "Wow", "Cool", "Fine", "Nice", "Absolutely",
+    "Probably", "Because", "Since", "While", "Although", "As", "Not", "Only", "Every", "Each",
+    "Some", "Any", "Another", "Other", "Most", "More", "Many", "Next", "Last", "First", "Second",
+    "Let", "Even", "Once", "Besides", "Meanwhile", "Instead",
 }  # fmt: skip
-_TITLE = r"(?:Dr|Mr|Mrs|Ms|Professor)\.? "
+_TITLE = r"(?:Dr|Mr|Mrs|Ms|Miss|Professor|Prof|Minister|Senator)\.? "
 _CAPITALISED = re.compile(rf"\b(?:{_TITLE})?[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?\b")
-# A capitalised first word is a name only when what follows is what people do or have.
-_NAME_FIRST = re.compile(
-    r"(?:,|\s+(?:and|will|'ll|is|was|has|had|said|says|thinks|wrote|found|proposed|"
-    r"presented|suggested|explained|asked|agreed|should|could|can|needs|did|does)\b)"
+# What people do or have: a capitalised word next to one of these is taken for a person.
+_PERSON_AFTER = re.compile(
+    r"(?:'s\b|,\s+(?:can|could|would|will|do|did|are|have|what|how|please|you)\b|"
+    r"\s+(?:and (?:i|me)|said|says|thinks|thought|wrote|told|asked|agreed|suggested|"
+    r"proposed|presented|explained|mentioned|found|wants|wanted|knows|will|'ll|is going to|"
+    r"was saying|says)\b)"
+)
+_PERSON_BEFORE = re.compile(
+    r"(?:\b(?:talk(?:ed)? to|spoke to|speak to|ask(?:ed)?|tell|told|thank(?:s)?|thank you|"
+    r"email(?:ed)?|call(?:ed)?|met|meet|with|from|cc|and|hi|hello|hey|dear|by|like|for)\s+)$",
+    re.I,
 )
 
 
+# first names that are as often a place or a word ("Paris is lovely in spring")
+_AMBIGUOUS_NAMES = {
+    "Paris", "Virginia", "Georgia", "Florence", "Austin", "Sydney", "Chelsea", "China", "India",
+    "Israel", "Carolina", "Dallas", "Houston", "Lincoln", "Washington", "Jersey", "Madison",
+    "Phoenix", "Eugene", "Camden", "Troy", "Orlando", "Columbus", "Cleveland", "Denver",
+    "Charlotte", "Victoria", "Kent", "Vienna", "Adelaide", "Regina", "Montana", "Dakota",
+    "Alberta", "Brittany", "Holland", "Ireland", "Asia", "America", "Europe", "Africa", "Canada",
+    "Wales", "England", "Scotland", "Will", "May", "June", "April", "August", "Bill", "Mark",
+    "Grant", "Hope", "Joy", "Faith", "Rose", "Art", "Page", "Ray", "Guy", "Sky", "Summer",
+    "Autumn", "Dawn", "Iris", "Ivy", "Holly", "Lily", "Daisy", "Ruby", "Amber", "Crystal",
+    "Pearl", "Honey", "Sunny", "Major", "King", "Prince", "Earl", "Royal", "Chase", "Miles",
+    "Case", "Long", "Young", "Rich", "See", "Sung", "Java",
+}  # fmt: skip
+
+
+@functools.cache
+def _first_names() -> frozenset[str]:
+    """First names people are given (the US census lists the PyPI package `names` ships),
+    less those that are as often a place or a word."""
+    found: set[str] = set()
+    for table in ("dist.male.first", "dist.female.first"):
+        text = resources.files("names").joinpath(table).read_text(encoding="utf-8")
+        found.update(line.split()[0].capitalize() for line in text.splitlines() if line.strip())
+    words = {w.capitalize() for w in STOP_WORDS}
+    return frozenset(n for n in found if len(n) > 2) - _AMBIGUOUS_NAMES - words
+
+
 def mentions(sentences: Iterable[Sentence], *, known: Sequence[str] = ()) -> list[Item]:
-    """People named: capitalised names (and the profile's vocabulary), with when they came up."""
+    """People named: a first name people are given, a capitalised word with a title ("Dr.
+    Tanaka"), or one said the way people are spoken of or to ("Priya's paper", "I talked to
+    Bob", "Carol said"); and the profile's vocabulary and the talk's speakers, when they come
+    up."""
     found = []
+    sentences = list(sentences)
+    speakers = {s.speaker for s in sentences if s.speaker}
+    known = [*known, *(name for name in speakers if len(name.split()) == 1)]
     for s in sentences:
         names: list[str] = []
         text = s.text.strip()
@@ -317,15 +258,19 @@ def mentions(sentences: Iterable[Sentence], *, known: Sequence[str] = ()) -> lis
             word = re.sub(rf"^{_TITLE}", "", m[0])
             if word in _NOT_NAMES or word.split("'")[0] in _NOT_NAMES:
                 continue
-            possessive = word.endswith("'s")  # "Priya's paper"
-            if m.start() == 0 and word == m[0] and not possessive:
-                if not _NAME_FIRST.match(text, m.end()):
-                    continue
-            names.append(word.removesuffix("'s"))
+            titled = word != m[0]
+            personal = bool(
+                _PERSON_AFTER.match(text, m.end()) or _PERSON_BEFORE.search(text[: m.start()])
+            )
+            given = word.removesuffix("'s") in _first_names()
+            if re.search(r"\b(?:the|a|an)\s+$", text[: m.start()], re.I):
+                continue  # "the Bill says": a thing
+            if titled or personal or given:
+                names.append(word.removesuffix("'s"))
         names += [k for k in known if re.search(rf"\b{re.escape(k)}\b", s.text, re.I)]
         names = list(dict.fromkeys(names))
         if names:
-            found.append(Item(_clean(s.text), s.at, names=tuple(names)))
+            found.append(Item(_clean(s.text), s.at, names=tuple(names), speaker=s.speaker))
     return found
 
 
@@ -339,7 +284,7 @@ def matching(sentences: Iterable[Sentence], patterns: Sequence[re.Pattern]) -> l
     ]
 
 
-# -- highlights and conversations ------------------------------------------------------------------
+# -- words of every talk ------------------------------------------------------------------
 
 STOP_WORDS = frozenset(
     "a an the and or but so of to in on at for with by from is are was were be been it this that "
@@ -347,42 +292,3 @@ STOP_WORDS = frozenset(
     "there here what which who whom when where why how not no yes do does did have has had will "
     "would can could should just very really also about into over okay ok um uh like".split()
 )
-
-
-def _content_words(text: str) -> set[str]:
-    return {w for w in re.findall(r"[a-z']+", text.lower()) if w not in STOP_WORDS and len(w) > 2}
-
-
-def highlights(sentences: Sequence[Sentence], count: int = 5) -> list[Item]:
-    """The most central sentences (TextRank over shared content words), in time order."""
-    words = [_content_words(s.text) for s in sentences]
-    n = len(sentences)
-    if n == 0:
-        return []
-    weights = [[0.0] * n for _ in range(n)]
-    for i in range(n):
-        for j in range(i + 1, n):
-            shared = len(words[i] & words[j])
-            if shared and len(words[i]) > 1 and len(words[j]) > 1:
-                w = shared / (math.log(len(words[i])) + math.log(len(words[j])))
-                weights[i][j] = weights[j][i] = w
-    totals = [sum(row) for row in weights]
-    scores = [1.0] * n
-    for _ in range(30):
-        scores = [
-            0.15 + 0.85 * sum(weights[j][i] / totals[j] * scores[j] for j in range(n) if totals[j])
-            for i in range(n)
-        ]
-    ranked = sorted(range(n), key=lambda i: (-scores[i], i))
-    chosen = sorted(i for i in ranked[:count] if len(words[i]) >= 3) or sorted(ranked[:count])
-    return [Item(_clean(sentences[i].text), sentences[i].at) for i in chosen]
-
-
-def conversations(sentences: Sequence[Sentence], *, gap_s: float = 300.0) -> list[list[Sentence]]:
-    """Sentences grouped into conversations, split wherever speech paused for `gap_s`."""
-    groups: list[list[Sentence]] = []
-    for s in sorted(sentences, key=lambda s: s.at):
-        if not groups or s.at - groups[-1][-1].at > gap_s:
-            groups.append([])
-        groups[-1].append(s)
-    return groups

@@ -76,10 +76,10 @@ class Retention:
 
 SECTIONS = {
     "conversations": "One note per conversation, each with the other sections inside",
-    "highlights": "Highlights",
+    "highlights": "Overview",
     "action_items": "Action items",
     "decisions": "Decisions",
-    "questions": "Questions",
+    "questions": "Open questions",
     "definitions": "Key terms and their definitions",
     "key_terms": "Key terms of the period",
     "mentions": "People mentioned",
@@ -133,6 +133,7 @@ class Export:
     schedules: tuple[str, ...] = ()  # "daily", "daily 18:00", "weekly fri 17:00", "every 14 days"
     language_model: LanguageModel = field(default_factory=LanguageModel)
     conversation_gap_min: int = 5  # a pause this long starts a new conversation
+    talk_is_called: str = "conversation"  # the overview says "The meeting was about ..."
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ def test_meetings_export_one_note_per_conversation(earmark_home):
         "- [ ] Bob needs to call the supplier on Monday (owner: Bob, due: 2026-11-30) · 10:04"
         in text
     )
-    assert "- [ ] Carol, can you update the mockups (owner: Carol) · 14:31" in text
+    assert "- [ ] Carol, can you update the mockups? (owner: Carol) · 14:31" in text
     assert "# Meetings: 2026-11-25\n" in text
     assert "- 10:00 We decided to postpone the launch until March\n" in text
     assert "- 10:03 Who is responsible for the backups?\n" in text
@@ -94,8 +94,9 @@ def test_json_export_carries_times_and_fields(earmark_home, tmp_path):
     actions = next(s for s in first if s["name"] == "action_items")["items"]
     assert actions[0]["owner"] == "Alice" and actions[0]["due"] == "2026-11-27"
     assert actions[0]["at"].startswith("2026-11-25T10:02:00")
-    people = next(s for s in first if s["name"] == "mentions")["items"]
-    assert {n for item in people for n in item["names"]} == {"Alice", "Bob"}
+    decisions = next(s for s in first if s["name"] == "decisions")["items"]
+    assert [d["text"] for d in decisions] == ["We decided to postpone the launch until March"]
+    assert [s["name"] for s in first] == ["highlights", "decisions", "action_items", "questions"]
 
 
 def test_lectures_and_researcher_sections(earmark_home):

@@ -1,10 +1,15 @@
-"""Each extractor's precision and recall on sentences labelled for the purpose, near misses too."""
+"""The sentence extractors: definitions, the people mentioned, due dates, sentences.
+
+The people mentioned are measured on sentences of the development meetings (real meetings
+transcribed by people), labelled by hand with the persons each names; the rules were written on
+the `tune` ones and the figures that count are on the `held` ones. Definitions are measured on
+written sentences (lectures are not among the real material). The notes of conversations
+(decisions, action items, questions, overview) are measured in test_notes.py.
+"""
 
 import re
 from datetime import datetime
 from pathlib import Path
-
-import pytest
 
 from daemon import extractors
 from daemon.extractors import Sentence
@@ -34,38 +39,6 @@ def report(name: str, count: int, precision: float, recall: float) -> None:
     print(f"{name}: {count} sentences, precision {precision:.2f}, recall {recall:.2f}")
 
 
-@pytest.mark.parametrize(
-    ("name", "extract"),
-    [("decisions", extractors.decisions), ("questions", extractors.questions)],
-)
-def test_sentence_extractors(name, extract):
-    data = rows(f"{name}.tsv")
-    assert len(data) >= 40
-    expected = [label == "1" for label, _ in data]
-    found = [bool(extract([Sentence(text, SAID)])) for _, text in data]
-    precision, recall = scores(expected, found)
-    report(name, len(data), precision, recall)
-    assert precision >= FLOOR and recall >= FLOOR
-
-
-def test_action_items_with_owners_and_due_dates():
-    data = rows("action_items.tsv")
-    assert len(data) >= 40
-    expected, found, right_details, details = [], [], 0, 0
-    for label, owner, due, text in data:
-        items = extractors.action_items([Sentence(text, SAID)])
-        expected.append(label == "1")
-        found.append(bool(items))
-        if label == "1" and items:
-            details += 1
-            right_details += (items[0].owner or "") == owner and (items[0].due or "") == due
-    precision, recall = scores(expected, found)
-    report("action items", len(data), precision, recall)
-    print(f"  owner and due date right in {right_details} of {details}")
-    assert precision >= FLOOR and recall >= FLOOR
-    assert right_details / details >= FLOOR
-
-
 def test_definitions_with_their_terms():
     data = rows("definitions.tsv")
     assert len(data) >= 40
@@ -83,21 +56,33 @@ def test_definitions_with_their_terms():
     assert right_terms >= FLOOR * both
 
 
-def test_mentions_of_people():
+def test_mentions_of_people_in_real_talk():
     data = rows("mentions.tsv")
-    assert len(data) >= 40
-    true_positive = false_positive = false_negative = 0
-    for names, text in data:
-        want = {n for n in names.split(",") if n}
-        items = extractors.mentions([Sentence(text, SAID)])
-        got = set(items[0].names) if items else set()
-        true_positive += len(want & got)
-        false_positive += len(got - want)
-        false_negative += len(want - got)
-    precision = true_positive / max(1, true_positive + false_positive)
-    recall = true_positive / max(1, true_positive + false_negative)
-    report("mentions", len(data), precision, recall)
-    assert precision >= FLOOR and recall >= FLOOR
+    assert len(data) == 400
+    for part in ("tune", "held"):
+        true_positive = false_positive = false_negative = 0
+        for _, names, text in (r for r in data if r[0] == part):
+            want = {n for n in names.split(",") if n}
+            items = extractors.mentions([Sentence(text, SAID)])
+            got = set(items[0].names) if items else set()
+            true_positive += len(want & got)
+            false_positive += len(got - want)
+            false_negative += len(want - got)
+        precision = true_positive / max(1, true_positive + false_positive)
+        recall = true_positive / max(1, true_positive + false_negative)
+        report(f"mentions ({part})", 200, precision, recall)
+    assert precision >= 0.35 and recall >= 0.6
+
+
+def test_words_that_open_spoken_sentences_and_places_are_nobody():
+    said = [
+        "Actually, them, pretty will update the pricing page my Thursday.",
+        "Paris is lovely in spring.",
+        "You know, the Bill says nothing about it.",
+    ]
+    assert extractors.mentions([Sentence(t, SAID) for t in said]) == []
+    [item] = extractors.mentions([Sentence("I talked to Olivia and Dr. Tanaka about it.", SAID)])
+    assert item.names == ("Olivia", "Tanaka")
 
 
 def test_due_dates_said_in_many_ways():
@@ -110,21 +95,6 @@ def test_due_dates_said_in_many_ways():
     assert due("by the 2nd", SAID) == "2026-12-02"  # the next 2nd of a month
     assert due("by 2027-01-15", SAID) == "2027-01-15"
     assert due("whenever you can", SAID) is None
-
-
-def test_highlights_and_conversations_keep_time_order():
-    talk = [
-        Sentence("The budget review covers hiring, travel and the hiring plan.", 100.0),
-        Sentence("Lunch was nice.", 110.0),
-        Sentence("Hiring two engineers fits the budget if travel is cut.", 120.0),
-        Sentence("The travel budget drops by half.", 130.0),
-        Sentence("See you.", 1000.0),
-    ]
-    top = extractors.highlights(talk, count=2)
-    assert [i.at for i in top] == sorted(i.at for i in top)
-    assert all("budget" in i.text.lower() or "hiring" in i.text.lower() for i in top)
-    groups = extractors.conversations(talk, gap_s=300)
-    assert [len(g) for g in groups] == [4, 1]
 
 
 def test_a_segment_splits_into_timed_sentences():

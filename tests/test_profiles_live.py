@@ -66,7 +66,7 @@ def test_spoken_meeting_lecture_and_research_each_summarised_in_their_own_profil
     assert "- [ ] Robert will " in meetings and "the slides by Friday (owner: Robert" in meetings
     decisions = meetings.split("### Decisions")[1].split("###")[0]
     assert "decided to move the launch" in decisions
-    questions = meetings.split("### Questions")[1].split("###")[0]
+    questions = meetings.split("### Open questions")[1].split("###")[0]
     assert "Who will pay for the new computers" in questions
 
     lectures = export("lectures", env)
