@@ -92,6 +92,7 @@ class Desktop:
         self.status: dict = {}
         self.problem: str | None = None  # the last menu action that failed, for the tooltip
         self.unreachable: str | None = None  # why the daemon did not answer the last poll
+        self.writing: str | None = None  # the period whose summary is being written
         self._root = None
         self._menu_popup = None
         self._calls: queue.Queue[tuple[Callable, concurrent.futures.Future]] = queue.Queue()
@@ -124,6 +125,8 @@ class Desktop:
         status = self.status or {"state": "not running", "profile": "?"}
         if self.unreachable or self.problem:
             status = {**status, "error": self.unreachable or self.problem}
+        if self.writing:
+            status = {**status, "writing": self.writing}
         hotkey = self.hotkey.problem if self.hotkey is not None else None
         self.tray.show(status, hotkey_problem=hotkey)
 
@@ -288,13 +291,20 @@ class Desktop:
             ).start()
 
     def _export(self, period: str) -> None:
-        """Write the summary (on this worker thread), then offer to open it (on Tk's)."""
+        """Write the summary (on this worker thread; the tooltip says so meanwhile), then say
+        it is written and offer to open it (on Tk's)."""
+        if self.writing:
+            return  # one at a time: the tooltip already says which
+        self.writing = period
+        self._show_status()
         try:
             result = self.ask("export", period=period, timeout=300)
         except EarmarkError as exc:
             self.problem = str(exc)
-            self._show_status()
             return
+        finally:
+            self.writing = None
+            self._show_status()
         self.post(lambda: self._offer_export(result))
 
     def _offer_export(self, result: dict) -> None:

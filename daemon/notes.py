@@ -219,7 +219,7 @@ def tidy(text: str) -> str:
     """What was said, without its stumbles: words said twice ("we we will"), a word cut off and
     said again ("th the"), fillers ("you know") and openers ("okay so")."""
     t = _FILLER_PHRASES.sub("", text)
-    t = re.sub(r"\b(\w{1,6})\s+(?=\1\w)", "", t, flags=re.I)
+    t = re.sub(r"(?<!\S)(\w{1,6})\s+(?=\1\w)", "", t, flags=re.I)
     for _ in range(2):
         t = re.sub(r"\b(\w+(?:'\w+)?)(?:,?\s+\1\b)+", r"\1", t, flags=re.I)
         t = re.sub(r"\b(\w+ \w+)(?:,?\s+\1\b)+", r"\1", t, flags=re.I)
@@ -387,7 +387,8 @@ _VERBS = (
     "come think figure present report review compile collect run install order buy phone ring "
     "redo rerun change add remove decide discuss produce create develop specify explore compare "
     "summarise summarize post upload document note go take give keep copy tell inform interact "
-    "coordinate print plan"
+    "coordinate print plan show help meet join pay visit confirm approve sign submit ship "
+    "deliver clean measure record transcribe train label evaluate"
 ).split()
 
 
@@ -476,8 +477,9 @@ def is_action_item(talk: Talk, i: int) -> Item | None:
     if m is None:
         return item_of(talk, i, owner=None, due=due_date(s.text, s.at)) if assigned else None
     if not assigned:
+        subject = (m.groupdict().get("subject") or "").lower()
         lead = " ".join(text[: m.start()].split()[-4:])  # the words just before the promise
-        said_before = lead + " " + (m["subject"] if m.re is _COMMITMENT else "")
+        said_before = f"{lead} {subject}"
         if _NOT_A_TASK.search(said_before) or _CLAUSE.search(text[: m.start()]):
             return None  # "if we had time we'll ...", "maybe I'll ...", "what you'll get"
         if re.match(r"\s*(?:is|was|are)\b", m["rest"]):
@@ -489,9 +491,9 @@ def is_action_item(talk: Talk, i: int) -> Item | None:
                 _PRESENTING.match(m["task"]) and _RIGHT_NOW.search(m["rest"])
             ):
                 return None  # "I'll check": no task named; "I'll show you the next slide"
-            if m.re is _COMMITMENT and (m["subject"] or "").lower().startswith("we"):
+            if subject.startswith("we"):
                 return None  # "we have to make it trendy": a wish until someone is named
-            if _PRESENTING.match(m["task"]) and (m["subject"] or "").lower().startswith("i"):
+            if _PRESENTING.match(m["task"]) and subject.startswith("i"):
                 return None  # "I'll show ...", "I'm going to present ...": what happens now
     return item_of(talk, i, owner=_owner(talk, i, m), due=due_date(s.text, s.at))
 

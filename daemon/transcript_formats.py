@@ -77,27 +77,27 @@ def split_cue(cue: Cue, limit_s: float) -> list[Cue]:
     duration = cue.end - cue.start
     if duration <= limit_s:
         return [cue]
-    max_chars = max(1, int(limit_s * len(cue.text) / duration))
+    text = " ".join(cue.text.split())
+    total = len(text) + 1  # each piece's share: its characters and the space after it
+    max_chars = max(1, int(limit_s * total / duration) - 1)
     units: list[str] = []  # sentences, and the parts of a sentence too long for one piece
-    for sentence in re.split(r"(?<=[.!?])\s+", cue.text.strip()):
+    for sentence in re.split(r"(?<=[.!?]) ", text):
         chunk: list[str] = []
-        for word in sentence.split():
+        for word in sentence.split(" "):
             if chunk and len(" ".join([*chunk, word])) > max_chars:
                 units.append(" ".join(chunk))
                 chunk = []
             chunk.append(word)
-        if chunk:
-            units.append(" ".join(chunk))
+        units.append(" ".join(chunk))
     pieces: list[str] = []
     for unit in units:
         if pieces and len(pieces[-1]) + 1 + len(unit) <= max_chars:
             pieces[-1] += " " + unit
         else:
             pieces.append(unit)
-    total = sum(len(p) + 1 for p in pieces)
     out, at = [], cue.start
-    for piece in pieces:
-        until = min(cue.end, at + duration * (len(piece) + 1) / total)
+    for n, piece in enumerate(pieces, 1):
+        until = cue.end if n == len(pieces) else at + duration * (len(piece) + 1) / total
         out.append(Cue(at, until, piece, cue.speaker, cue.line))
         at = until
     return out
@@ -148,6 +148,8 @@ def _lines(path: Path) -> list[str]:
 # seconds may read 60 where a writer rounded 59.9996 up (it means the next minute)
 _STAMP = r"(?:(\d+):)?([0-5]?\d):([0-5]\d|60)(?:[.,](\d{1,3}))?"
 _TIMING = re.compile(rf"^\s*{_STAMP}\s*-->\s*{_STAMP}(?:\s+.*)?$")
+# a line meant as a timing, even a broken one (a cue's identifier before it is any other line)
+_SEEMS_TIMING = re.compile(r"^\s*(?:\d+:)+\d|.*-->")
 
 
 def _seconds(hours, minutes, seconds, fraction) -> float:
@@ -243,9 +245,9 @@ def _webvtt(path: Path, lines: list[str]) -> list[Cue]:
     for number, block in blocks[1:]:
         if re.match(r"^(?:NOTE|STYLE|REGION)(?:[ \t]|$)", block[0]):
             continue
-        timing_at = 1 if "-->" not in block[0] and len(block) > 1 else 0
+        timing_at = 1 if len(block) > 1 and not _SEEMS_TIMING.match(block[0]) else 0
         start, end = _timing(path, number + timing_at, block[timing_at], _VTT_TIMING)
-        cues += _voices(start, end, "\n".join(block[timing_at + 1 :]), number + timing_at + 1)
+        cues += _voices(start, end, "\n".join(block[timing_at + 1 :]), number + timing_at)
     return _in_order(path, _named_by_prefix(cues))
 
 
@@ -276,7 +278,7 @@ def _voices(start: float, end: float, payload: str, line: int) -> list[Cue]:
 def _srt(path: Path, lines: list[str]) -> list[Cue]:
     cues: list[Cue] = []
     for number, block in _blocks(lines):
-        timing_at = 1 if block[0].strip().isdigit() and len(block) > 1 else 0
+        timing_at = 1 if len(block) > 1 and not _SEEMS_TIMING.match(block[0]) else 0
         start, end = _timing(
             path, number + timing_at, block[timing_at], "HH:MM:SS,mmm --> HH:MM:SS,mmm"
         )

@@ -68,9 +68,16 @@ def tooltip_of(status: dict, *, hotkey_problem: str | None = None) -> str:
     else:
         words = state
     text = f"Earmark: {status.get('profile', '?')}, {words}"
+    if status.get("writing"):
+        text += f"; writing the summary of {status['writing']}..."
     if hotkey_problem:
         text += f"; search hotkey unavailable ({hotkey_problem})"
     return text
+
+
+def _latin1(text: str) -> str:
+    text = text.replace("…", "...").replace("–", "-").replace("—", "-")
+    return text.encode("latin-1", "replace").decode("latin-1")
 
 
 def draw_icon(look: Look, size: int = ICON_SIZE) -> Image.Image:
@@ -217,7 +224,9 @@ class Tray:
     def show(self, status: dict, *, hotkey_problem: str | None = None) -> None:
         """Redraw the icon, tooltip and menu if what they show has changed."""
         look = look_of(status)
-        title = tooltip_of(status, hotkey_problem=hotkey_problem)
+        # X11's window title is Latin-1 (pystray sets WM_NAME): a character outside it (an
+        # error naming a file, say) would raise in whichever thread redraws the tray
+        title = _latin1(tooltip_of(status, hotkey_problem=hotkey_problem))
         changed = (
             status.get("profile") != self.status.get("profile")
             or status.get("recording") != self.status.get("recording")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -372,3 +373,74 @@ def test_conversation_plays_the_audio_a_profile_kept(
         samples = np.frombuffer(f.readframes(f.getnframes()), dtype=np.int16)
     assert np.abs(samples).max() > 3000  # the kept speech came out of the speakers
     desktop.call(view.close)
+
+
+def a_week_of_meetings(home: Path, *, now: float) -> int:
+    """Real meeting talk (the labelled sentences' turns, with their speakers) filed under
+    meetings in the days of this week so far, meeting after meeting; returns the words."""
+    from datetime import datetime, timedelta
+
+    from daemon.search import SearchIndex
+    from daemon.store import NewSegment, NewUtterance, Store
+
+    records = [
+        json.loads(line)
+        for line in (Path(__file__).parent / "data/notes/labelled.jsonl").read_text().splitlines()
+    ]
+    today = datetime.fromtimestamp(now)
+    monday = (today - timedelta(days=today.weekday())).replace(hour=0, minute=0, second=0)
+    turns = [(speaker, text) for r in records for speaker, text in r["turns"]]
+    words = sum(len(text.split()) for _, text in turns)
+    span = (now - 120) - monday.timestamp()
+    seconds_per_word = min(0.35, span * 0.8 / words)  # what fits before now
+    (home / "data").mkdir(parents=True, exist_ok=True)
+    store = Store(home / "data" / "earmark.db")
+    at, batch = monday.timestamp() + 60, []
+    for n, (speaker, text) in enumerate(turns):
+        if n and n % 300 == 0:
+            at += span * 0.2 / (len(turns) / 300)  # a pause between meetings
+        end = at + max(1.0, len(text.split()) * seconds_per_word)
+        segment = NewSegment(at, end, text, -0.2, 0.05, 1.3, [], speaker=speaker)
+        batch.append(
+            NewUtterance(f"week-{n}", "meetings", "microphone", at, end, "m", "en", [segment])
+        )
+        at = end + 0.3
+        if len(batch) == 2000:
+            store.add_utterances(batch)
+            batch = []
+    store.add_utterances(batch)
+    SearchIndex(home / "data" / "index", "meetings").sync(store)
+    store.close()
+    return words
+
+
+def test_a_week_of_talk_is_summarised_on_a_worker_while_the_tray_and_search_answer(
+    pulse, daemon_factory, desktop_factory, x_display, earmark_home
+):
+    words = a_week_of_meetings(earmark_home, now=time.time())
+    assert words > 300_000
+    daemon = daemon_factory("--profile", "meetings")
+    daemon.wait_recording()
+    desktop = desktop_factory()
+    tray = desktop.tray
+    wait_until(lambda: tray.status.get("state") == "recording", what="the tray to show status")
+    menu_item(tray.icon.menu, "Export summary", "This week")(tray.icon)
+    wait_until(lambda: "writing the summary of this week" in tray.icon.title, what="the tooltip")
+    answers, while_writing, deadline = [], 0, time.monotonic() + 120
+    while not x_display.windows("^Earmark: export summary$"):
+        assert time.monotonic() < deadline, f"no summary written: {desktop.problem}"
+        started = time.perf_counter()
+        status = desktop.ask("status", timeout=5)
+        hits = desktop.ask("search", query="rubber", profiles=["meetings"], limit=5, timeout=5)
+        answers.append(time.perf_counter() - started)
+        while_writing += desktop.writing is not None
+        assert status["state"] == "recording" and hits
+        time.sleep(0.1)
+    assert while_writing >= 3, "the export ended before status could be asked while it ran"
+    assert max(answers) < 1.0, answers  # status and search never wait for the export
+    answer_dialog(x_display, "^Earmark: export summary$", "alt+n")
+    assert "writing" not in tray.icon.title
+    [written] = (earmark_home / "data" / "exports" / "meetings").glob("*.md")
+    text = written.read_text()
+    assert text.count("## Conversation ") > 10 and "### Decisions" in text
+    assert daemon.stop() == 0

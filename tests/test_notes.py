@@ -124,6 +124,12 @@ def test_a_request_belongs_to_whoever_takes_it_and_a_promise_to_its_speaker():
     assert [(i.owner, i.due is not None) for i in items] == [("Tom", False), ("Tom", True)]
 
 
+def test_a_request_to_show_something_is_read_like_any_other():
+    talk = talk_of(("Maria", "Could you show me the prototype some time?"), ("Tom", "Sure."))
+    [item] = notes.action_items(talk)
+    assert item.owner == "Tom"
+
+
 def test_talk_that_runs_the_meeting_is_no_action_item():
     talk = talk_of(
         ("Project Manager", "I'll show you the next slide."),

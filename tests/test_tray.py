@@ -55,3 +55,6 @@ def test_tooltip_names_profile_and_state_in_words():
     assert tooltip_of({**BASE, "state": "recording"}, hotkey_problem="no RECORD") == (
         "Earmark: meetings, recording; search hotkey unavailable (no RECORD)"
     )
+    assert tooltip_of({**BASE, "state": "recording", "writing": "this week"}) == (
+        "Earmark: meetings, recording; writing the summary of this week..."
+    )
