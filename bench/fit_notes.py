@@ -82,7 +82,7 @@ def rows(talk: notes.Talk, indexes, everyday: list[str], passage: bool):
     column = {w: j for j, w in enumerate(everyday)}
     x = []
     for i in indexes:
-        numbers, words = notes.features(talk, i, talk.window(i) if passage else None)
+        numbers, words = notes.features(talk, i, passage=passage)
         lexical = [0.0] * len(everyday)
         for w in words:
             lexical[column[w]] = 1.0

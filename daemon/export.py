@@ -12,10 +12,13 @@ length; other profiles get their sections over the whole period.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -38,6 +41,7 @@ __all__ = [
 ]
 
 _OUTLINE_BLOCK_S = 600  # the outline: one line per ten minutes of speech
+_WORKERS_FROM_SEGMENTS = 20_000  # a period this long has its conversations read on every core
 
 
 def _sentences(store: Store, profile: str, since: float, until: float) -> Iterator[Sentence]:
@@ -148,6 +152,37 @@ def _sections(sentences: list[Sentence], profile: Profile, index: SearchIndex) -
     return sections
 
 
+def _conversation_notes(job: tuple[list[Sentence], Profile, Path]) -> dict:
+    """One conversation's notes (in a worker process, for a long period)."""
+    group, profile, index_dir = job
+    index = SearchIndex(index_dir, profile.name)
+    try:
+        return {
+            "start": iso(group[0].at),
+            "end": iso(group[-1].at),
+            "speakers": _speakers(group),
+            "sections": _sections(group, profile, index),
+            "sentences": len(group),
+        }
+    finally:
+        index.close()
+
+
+def _in_workers(work: Callable, jobs: Iterable) -> Iterator:
+    """`map(work, jobs)` on every core, in order, with only a few jobs in flight (memory stays
+    bounded). The workers come from a fork server: forking a threaded daemon is not safe."""
+    context = multiprocessing.get_context("forkserver")
+    workers = max(1, min(4, os.cpu_count() or 1))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending: deque = deque()
+        for job in jobs:
+            pending.append(pool.submit(work, job))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
 def _speakers(sentences: list[Sentence]) -> list[dict]:
     """Who spoke in a conversation, the most first, with their share of the words."""
     words: dict[str, int] = {}
@@ -199,17 +234,12 @@ def summarize(paths: Paths, profile: Profile, since: float, until: float) -> dic
         }
         if by_conversation:
             gap = profile.export.conversation_gap_min * 60
-            summary["conversations"] = []
-            for group in _conversations(_sentences(store, profile.name, since, until), gap):
-                summary["sentences"] += len(group)
-                summary["conversations"].append(
-                    {
-                        "start": iso(group[0].at),
-                        "end": iso(group[-1].at),
-                        "speakers": _speakers(group),
-                        "sections": _sections(group, profile, index),
-                    }
-                )
+            groups = _conversations(_sentences(store, profile.name, since, until), gap)
+            jobs = ((group, profile, paths.index_dir) for group in groups)
+            many = store.count_period(profile=profile.name, since=since, until=until)
+            notes_of = _in_workers if many >= _WORKERS_FROM_SEGMENTS else map
+            summary["conversations"] = list(notes_of(_conversation_notes, jobs))
+            summary["sentences"] = sum(c.pop("sentences") for c in summary["conversations"])
             summary["roll_up"] = _roll_up(summary["conversations"])
         else:
             summary["sections"] = _sections(sentences, profile, index)

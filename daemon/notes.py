@@ -25,10 +25,11 @@ subject. Everything here runs offline, is deterministic and linear in the length
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from daemon import notes_model
 from daemon.extractors import STOP_WORDS, Item, Sentence, due_date
@@ -73,15 +74,19 @@ class Talk:
     tokens: list[list[str]]
     content: list[set[str]]
     frequency: Counter  # in how many sentences each content word occurs
+    weight: dict[str, float]  # log(1 + frequency): how central each content word is
     top: frozenset[str]
     share: dict[str | None, float]  # each speaker's share of the words
-    _speaker_task: re.Pattern | None = None
+    counts: list[tuple[int, int, int]]  # per sentence: words said twice in a row, fillers, topical
+    _speakers: dict[str, str] | None = None
+    _speaker_words: set[str] = field(default_factory=set)
 
     @classmethod
     def of(cls, sentences: Sequence[Sentence]) -> Talk:
         sentences = list(sentences)
         tokens = [_tokens(s.text) for s in sentences]
         content = [{w for w in t if w not in _COMMON and len(w) > 2} for t in tokens]
+        counts = [_counts(t) for t in tokens]
         frequency: Counter = Counter()
         for words in content:
             frequency.update(words)
@@ -94,8 +99,10 @@ class Talk:
             tokens=tokens,
             content=content,
             frequency=frequency,
-            top=frozenset(w for w, _ in frequency.most_common(30)),
+            weight={w: math.log(1 + n) for w, n in frequency.items()},
+            top=frozenset(sorted(frequency, key=lambda w: (-frequency[w], w))[:30]),
             share={speaker: n / total for speaker, n in spoken.items()},
+            counts=counts,
         )
 
     def __len__(self) -> int:
@@ -110,22 +117,38 @@ class Talk:
                 break
         return " ".join(words[:_WINDOW_WORDS])
 
+    def window_tokens(self, i: int) -> list[str]:
+        """The words of sentence i and what follows it, up to `_WINDOW_WORDS`."""
+        words: list[str] = []
+        for tokens in self.tokens[i:]:
+            words += tokens
+            if len(words) >= _WINDOW_WORDS:
+                break
+        return words[:_WINDOW_WORDS]
+
     def by_speaker(self, text: str) -> re.Match | None:
         """A task given to someone who speaks in this talk, by name in any case ("marketing
         will look at the requirements")."""
-        if self._speaker_task is None:
-            names = sorted({s.speaker for s in self.sentences if s.speaker}, key=len, reverse=True)
-            if not names:
-                self._speaker_task = re.compile(r"(?!)")
-            else:
-                who = "|".join(re.escape(n) for n in names)
-                self._speaker_task = re.compile(
-                    rf"\b(?P<subject>(?:the )?(?P<who>{who}) (?:will|'ll|(?:is|are) going to|"
-                    rf"(?:is|are) gonna|needs? to|has to|should))\s+(?:\w+ly\s+)?"
-                    rf"(?P<task>{_TASK})\b(?P<rest>.*)$",
-                    re.I,
-                )
-        return self._speaker_task.search(text)
+        if self._speakers is None:
+            self._speakers = {s.speaker.lower(): s.speaker for s in self.sentences if s.speaker}
+            self._speaker_words = {w for name in self._speakers for w in name.split()}
+        if self._speaker_words.isdisjoint(_tokens(text)):
+            return None  # no speaker named at all
+        return next((m for m in _TASK_GIVEN.finditer(text) if self.speaker_named(m["who"])), None)
+
+    def speaker_named(self, words: str) -> str | None:
+        """The speaker these words end with, by name in any case ("so marketing" -> Marketing)."""
+        if self._speakers is None:
+            self._speakers = {s.speaker.lower(): s.speaker for s in self.sentences if s.speaker}
+        said = words.lower().split()
+        return next(
+            (
+                self._speakers[n]
+                for k in range(len(said))
+                if (n := " ".join(said[k:])) in self._speakers
+            ),
+            None,
+        )
 
     def replies(self, i: int, count: int = 3) -> list[Sentence]:
         """The first sentences other speakers say after sentence i."""
@@ -136,44 +159,59 @@ class Talk:
 # -- the models' features ------------------------------------------------------------------------
 
 
-def features(talk: Talk, i: int, text: str | None = None) -> tuple[list[float], set[str]]:
-    """Sentence i's (or a passage's, given its text) numeric features and its everyday words;
-    the order of the numbers is `notes_model.FEATURES`."""
-    tokens = talk.tokens[i] if text is None else _tokens(text)
-    content = (
-        talk.content[i] if text is None else {w for w in tokens if w not in _COMMON and len(w) > 2}
-    )
+def features(talk: Talk, i: int, *, passage: bool = False) -> tuple[list[float], set[str]]:
+    """Sentence i's numeric features and its everyday words; with `passage`, those of sentence i
+    read with what follows it (`Talk.window`)."""
+    if passage:
+        tokens = talk.window_tokens(i)
+        content = {w for w in tokens if w not in _COMMON and len(w) > 2}
+    else:
+        tokens, content = talk.tokens[i], talk.content[i]
     length = max(1, len(tokens))
-    weights = [math.log(1 + talk.frequency[w]) for w in content]
+    weights = [talk.weight.get(w, 0.0) for w in content]
+    repeats, fillers, topical = _counts(tokens) if passage else talk.counts[i]
     position = i / max(1, len(talk))
     numbers = [
         math.log(length),
         float(length < 8),
         float(length > 50),
-        sum(weights) / len(weights) if weights else 0.0,
-        sum(weights) / length**0.5,
+        math.fsum(weights) / len(weights) if weights else 0.0,
+        math.fsum(weights) / length**0.5,
         len(content & talk.top) / max(1, len(content)),
         position,
         float(position < 0.1),
         float(position > 0.9),
         talk.share.get(talk.sentences[i].speaker, 0.0),
-        float((text or talk.sentences[i].text).rstrip().endswith("?")),
-        len(re.findall(r"\b(\w+) \1\b", " ".join(tokens))) / length,
-        sum(w in _FILLERS for w in tokens) / length,
+        float(talk.sentences[i].text.rstrip().endswith("?")),
+        repeats / length,
+        fillers / length,
         tokens.count("we") / length,
         tokens.count("i") / length,
         tokens.count("you") / length,
-        len([w for w in tokens if w not in _COMMON and len(w) > 2]) / length,
+        topical / length,
         sum(talk.frequency[w] == 1 for w in content) / max(1, len(content)),
     ]
     return numbers, set(tokens) & notes_model.EVERYDAY
 
 
+def _counts(tokens: list[str]) -> tuple[int, int, int]:
+    """Words said twice in a row, fillers, and topical words among `tokens`."""
+    repeats = fillers = topical = 0
+    before = None
+    for w in tokens:
+        repeats += w == before
+        fillers += w in _FILLERS
+        topical += w not in _COMMON and len(w) > 2
+        before = w
+    return repeats, fillers, topical
+
+
 def _score(model: notes_model.Linear, numbers: list[float], words: set[str]) -> float:
-    return (
-        model.constant
-        + sum(x * w for x, w in zip(numbers, model.numbers, strict=True))
-        + sum(model.words.get(w, 0.0) for w in words)
+    # fsum: exact whatever the order of the set, so the same talk always gives the same notes
+    weights = model.words
+    return math.fsum(
+        [model.constant, *map(operator.mul, numbers, model.numbers)]
+        + [weights[w] for w in words & weights.keys()]
     )
 
 
@@ -202,8 +240,12 @@ def item_of(talk: Talk, i: int, text: str | None = None, **extra) -> Item:
 
 
 def telling(talk: Talk) -> list[float]:
-    """How much each sentence tells of what the talk was about (the overview's model)."""
-    return [_score(notes_model.OVERVIEW, *features(talk, i)) for i in range(len(talk))]
+    """How much each sentence tells of what the talk was about (the overview's model); a
+    sentence of fewer than six words tells nothing on its own."""
+    return [
+        _score(notes_model.OVERVIEW, *features(talk, i)) if len(t) >= _TELLING_WORDS else -math.inf
+        for i, t in enumerate(talk.tokens)
+    ]
 
 
 # -- tidying what was said ------------------------------------------------------------------------
@@ -215,14 +257,31 @@ _OPENERS = re.compile(
 )
 
 
+_CUT_OFF = re.compile(r"(?<!\S)(\w{1,6})\s+(?=\1\w)", re.I)
+_SAID_AGAIN = re.compile(r"\b(\w+(?:'\w+)?)(?:,?\s+\1\b)+", re.I)
+_PAIR_SAID_AGAIN = re.compile(r"\b(\w+ \w+)(?:,?\s+\1\b)+", re.I)
+
+
+def _stumbles(text: str) -> bool:
+    """Whether `tidy` would take more than the opening words and the full stop off `text`."""
+    words = re.findall(r"[\w']+", text.lower())
+    return bool(_FILLER_PHRASES.search(text) or _OPENERS.match(text)) or _said_twice(words)
+
+
+def _said_twice(words: list[str]) -> bool:
+    return any(b.startswith(a) for a, b in zip(words, words[1:], strict=False)) or any(
+        words[k : k + 2] == words[k + 2 : k + 4] for k in range(len(words) - 3)
+    )
+
+
 def tidy(text: str) -> str:
     """What was said, without its stumbles: words said twice ("we we will"), a word cut off and
     said again ("th the"), fillers ("you know") and openers ("okay so")."""
     t = _FILLER_PHRASES.sub("", text)
-    t = re.sub(r"(?<!\S)(\w{1,6})\s+(?=\1\w)", "", t, flags=re.I)
-    for _ in range(2):
-        t = re.sub(r"\b(\w+(?:'\w+)?)(?:,?\s+\1\b)+", r"\1", t, flags=re.I)
-        t = re.sub(r"\b(\w+ \w+)(?:,?\s+\1\b)+", r"\1", t, flags=re.I)
+    if _said_twice(re.findall(r"[\w']+", t.lower())):  # the work only where something was
+        t = _CUT_OFF.sub("", t)
+        for _ in range(2):
+            t = _PAIR_SAID_AGAIN.sub(r"\1", _SAID_AGAIN.sub(r"\1", t))
     t = re.sub(r"\s+([,.?!])", r"\1", re.sub(r",\s*,", ",", re.sub(r"\s{2,}", " ", t)))
     t = _OPENERS.sub("", t.strip(" ,")).strip(" ,")
     t = t.rstrip(".!").strip() if t.endswith((".", "!")) else t
@@ -232,6 +291,7 @@ def tidy(text: str) -> str:
 # -- overview -------------------------------------------------------------------------------------
 
 _OVERVIEW_WORDS = 110  # what the overview's sentences add up to, about a paragraph
+_TELLING_WORDS = 6
 
 
 def topics(talk: Talk, count: int = 16) -> list[str]:
@@ -239,11 +299,13 @@ def topics(talk: Talk, count: int = 16) -> list[str]:
     words, most frequent first."""
     singles: Counter = Counter()
     pairs: Counter = Counter()
+    topical = {w: _topical(w) for w in talk.frequency}  # only content words can be topical
     for tokens in talk.tokens:
-        for a, b in zip(tokens, tokens[1:], strict=False):
-            if _topical(a) and _topical(b) and a != b:
-                pairs[f"{a} {b}"] += 1
-        singles.update(w for w in tokens if _topical(w))
+        marked = [topical.get(w, False) for w in tokens]
+        for k in range(len(tokens) - 1):
+            if marked[k] and marked[k + 1] and tokens[k] != tokens[k + 1]:
+                pairs[f"{tokens[k]} {tokens[k + 1]}"] += 1
+        singles.update(w for w, m in zip(tokens, marked, strict=True) if m)
     ranked = sorted(
         [(n * 1.5, p) for p, n in pairs.items() if n >= 3]
         + [(float(n), w) for w, n in singles.items() if n >= 3],
@@ -279,7 +341,8 @@ def overview(sentences: Sequence[Sentence], *, about: str = "conversation") -> l
         items.append(Item(f"The {about} was about {listed}.", first.at))
     scores = telling(talk)
     ranked = sorted(
-        (i for i in range(len(talk)) if len(talk.tokens[i]) >= 6), key=lambda i: -scores[i]
+        (i for i in range(len(talk)) if len(talk.tokens[i]) >= _TELLING_WORDS),
+        key=lambda i: -scores[i],
     )
     picked = _distinct(talk, ranked, 0.5, words=_OVERVIEW_WORDS)
     return items + [item_of(talk, i) for i in picked]
@@ -318,15 +381,32 @@ _UNSETTLED = re.compile(
 )
 
 
+# a cheap first look: words without which nothing is said as settled
+_SETTLING_WORDS = frozenset(
+    "decided agreed go going goes went stick sticking rid settled chose chosen opt opted "
+    "decision out idea let's".split()
+)
+_WE = frozenset("we we'll we're we've".split())
+_CHOOSING_WORDS = frozenset(
+    "so use have take keep make skip scrap drop lose remove include develop build using having "
+    "taking keeping making skipping scrapping dropping losing removing including developing "
+    "building".split()
+)
+
+
 def is_decision(talk: Talk, i: int) -> bool:
     """Whether sentence i settles something: said as settled, or proposed and agreed to by the
     next speaker; never hedged or asked, nor about running the meeting."""
-    text = talk.sentences[i].text
-    if len(talk.tokens[i]) < 4 or _UNSETTLED.search(text) or _RIGHT_NOW.search(text):
+    tokens, text = talk.tokens[i], talk.sentences[i].text
+    if len(tokens) < 4:
         return False
-    if _SETTLED.search(text):
-        return True
-    return bool(_PROPOSED.search(text)) and _agreed(talk, i)
+    may_be_settled = not _SETTLING_WORDS.isdisjoint(tokens) or (
+        not _WE.isdisjoint(tokens) and not _CHOOSING_WORDS.isdisjoint(tokens)
+    )
+    said = (may_be_settled and bool(_SETTLED.search(text))) or (
+        _agreed(talk, i) and bool(_PROPOSED.search(text))
+    )
+    return said and not _UNSETTLED.search(text) and not _RIGHT_NOW.search(text)
 
 
 def _agreed(talk: Talk, i: int) -> bool:
@@ -340,7 +420,7 @@ def decisions(sentences: Sequence[Sentence], *, limit: int | None = None) -> lis
     talk = sentences if isinstance(sentences, Talk) else Talk.of(sentences)
     limit = limit if limit is not None else _limit(talk, most=10)
     scores = {
-        i: _score(notes_model.DECISION, *features(talk, i, talk.window(i)))
+        i: _score(notes_model.DECISION, *features(talk, i, passage=True))
         for i in range(len(talk))
         if is_decision(talk, i)
     }
@@ -384,7 +464,7 @@ _VERBS = (
     "send e-mail email mail write prepare draft check look find make put update talk speak ask "
     "get bring do work circulate forward share finish fix try test read book organise organize "
     "set sort follow contact call schedule arrange investigate research design build implement "
-    "come think figure present report review compile collect run install order buy phone ring "
+    "come figure present report review compile collect run install order buy phone ring "
     "redo rerun change add remove decide discuss produce create develop specify explore compare "
     "summarise summarize post upload document note go take give keep copy tell inform interact "
     "coordinate print plan show help meet join pay visit confirm approve sign submit ship "
@@ -400,6 +480,10 @@ def _forms(verb: str) -> str:
     return f"(?:{verb}|{verb}e?s|{stem}ing)"
 
 
+# every form of those verbs, for a cheap first look: no task without one of them
+_TASK_WORDS = frozenset(
+    form for v in _VERBS for form in re.findall(r"[a-z-]+", _forms(v).replace("e?s", "s|es"))
+) | {"e-mail", "e-mails", "e-mailing"}
 # a task: a verb (said plainly or as "working on"), with the particle some verbs take
 _TASK = (
     r"(?:(?:be )?(?:"
@@ -407,7 +491,7 @@ _TASK = (
     + r")(?: (?:at|into|up|out|on|over|through|to|with|about|together|away))?)"
 )
 _SELF = (
-    r"(?:i(?:'ll| will| shall)|i(?:'m| am) (?:going to|gonna)|i can|i'd be happy to|"
+    r"(?:i(?:'ll| will| shall)|i(?:'m| am) (?:going to|gonna)|i'd be happy to|"
     r"i (?:have|need) to|i've got to|i should|i must|i'd (?:have|need) to)"
 )
 _OTHER = (
@@ -428,6 +512,13 @@ _REQUEST = re.compile(
     r"(?P<rest>.*)$",
     re.I,
 )
+# a task given to anyone by name, any case (`Talk.by_speaker` keeps those who speak)
+_TASK_GIVEN = re.compile(
+    rf"\b(?P<subject>(?:the )?(?P<who>[\w'-]+(?: [\w'-]+){{0,2}}) (?:will|'ll|(?:is|are) "
+    rf"going to|(?:is|are) gonna|needs? to|has to|should))\s+(?:\w+ly\s+)?"
+    rf"(?P<task>{_TASK})\b(?P<rest>.*)$",
+    re.I,
+)
 _ASSIGNMENT = re.compile(r"^(?:action item|to-?do|follow[- ]up)s?\s*[:,-]\s*(?P<rest>.+)$", re.I)
 # running the meeting itself, right now: "I'll show you the next slide", "let me start"
 _PRESENTING = re.compile(
@@ -442,7 +533,9 @@ _RIGHT_NOW = re.compile(
     re.I,
 )
 # "what you'll get out of this", "when you have to work on your own": a clause, not a task
-_CLAUSE = re.compile(r"\b(?:what|which|who|where|when|how|whatever|that|once)\s*$", re.I)
+_CLAUSE = re.compile(
+    r"\b(?:(?:what|which|who|where|when|how|whatever)(?:\s+\S+){0,3}|that|once)\s*$", re.I
+)
 _LATER = re.compile(
     r"\b(?:next (?:meeting|time|week|month)|after the meeting|later|tomorrow|by (?:the )?\w+|"
     r"before (?:the )?\w+|this (?:week|afternoon|evening)|tonight|monday|tuesday|wednesday|"
@@ -450,8 +543,28 @@ _LATER = re.compile(
     re.I,
 )
 _NOT_A_TASK = re.compile(
-    r"\b(?:if|whether|unless|maybe|perhaps|might|hopefully|i guess|i suppose|would|wouldn't|"
-    r"won't|not|never)\b",
+    r"\b(?:if|whether|unless|maybe|perhaps|might|hope|hopefully|wish|i guess|i suppose|would|"
+    r"wouldn't|won't|not|never)\b",
+    re.I,
+)
+# putting a thing off is no task: "we'll talk about that later", "we'll cross that bridge"
+_DEFERRED = re.compile(
+    r"\b(?:(?:talk|discuss|decide|think|worry|deal|see|tell|ask)\b[^.?!]{0,30}\blater|"
+    r"get (?:back )?to (?:that|it|this) later|cross that bridge|we'll see)\b",
+    re.I,
+)
+# a habit or a prediction is no task: "you have to make separate queries every time",
+# "I think you will find that ..."
+_NOT_ONCE = re.compile(
+    r"\b(?:every time|each time|always|usually|whenever|in general)\b|^(?:find|see|notice|"
+    r"realise|realize)s? that\b",
+    re.I,
+)
+# being sent something is no task: "you'll get your instructions by e-mail"
+_RECEIVING = re.compile(
+    r"^(?:get|gets|getting|receive|receiving|be sent|be given)\b.{0,25}\b(?:message|e-?mails?|"
+    r"mails?|instructions|specifications|notes?|transcripts?|minutes|information|feedback|"
+    r"answers?|results?)\b",
     re.I,
 )
 _VOCATIVE = re.compile(r"^(?-i:([A-Z][\w'-]*(?: [A-Z][\w'-]*)?)),\s")
@@ -463,34 +576,66 @@ _PLAIN_NAME_WORDS = {
 }  # fmt: skip
 
 
+_MODALS = frozenset(
+    "will going gonna need needs have has got should must happy can could would let".split()
+)
+
+
+def _task_after_modal(tokens: list[str]) -> bool:
+    """A cheap first look: a task verb within six words after a modal ("I'll", "need to",
+    "could you")."""
+    for k, w in enumerate(tokens):
+        if w in _MODALS or w.endswith("'ll"):
+            if not _TASK_WORDS.isdisjoint(tokens[k + 1 : k + 7]):
+                return True
+    return False
+
+
+# words without one of which no sentence is a commitment or an assignment (a cheap first look)
+_MAY_COMMIT = frozenset(
+    "will i'll we'll you'll he'll she'll they'll going gonna need needs have has got should must "
+    "happy can could would action to-do todo follow follow-up followup".split()
+)
+
+
 def is_action_item(talk: Talk, i: int) -> Item | None:
     """Sentence i as an action item with its owner and due date, or None."""
+    tokens = talk.tokens[i]
+    if _MAY_COMMIT.isdisjoint(tokens) and not any(t.endswith("'ll") for t in tokens):
+        return None
     s = talk.sentences[i]
-    text = tidy(s.text)
+    if not _task_after_modal(tokens) and not _ASSIGNMENT.match(s.text.strip()):
+        return None  # no task verb said shortly after a "will", "need to", "could you"...
+    text = tidy(s.text) if _stumbles(s.text) else s.text.strip()
     assigned = _ASSIGNMENT.match(text)
     if assigned:
         text = assigned["rest"]
     m = _COMMITMENT.search(text) or _REQUEST.search(text) or talk.by_speaker(text)
-    named = (m.groupdict().get("who") or "") if m is not None else ""
-    if named.removeprefix("The ").removeprefix("the ").split(" ")[0] in _PLAIN_NAME_WORDS:
+    named = _named(talk, m) or "" if m is not None else ""
+    if named.split(" ")[0] in _PLAIN_NAME_WORDS:
         m = None  # "Nobody will probably get this", "That will be": no one named
     if m is None:
         return item_of(talk, i, owner=None, due=due_date(s.text, s.at)) if assigned else None
     if not assigned:
-        subject = (m.groupdict().get("subject") or "").lower()
-        lead = " ".join(text[: m.start()].split()[-4:])  # the words just before the promise
+        subject = "" if m.re is _TASK_GIVEN else (m.groupdict().get("subject") or "").lower()
+        lead = " ".join(text[: m.start()].split()[-8:])  # the words just before the promise
         said_before = f"{lead} {subject}"
         if _NOT_A_TASK.search(said_before) or _CLAUSE.search(text[: m.start()]):
             return None  # "if we had time we'll ...", "maybe I'll ...", "what you'll get"
         if re.match(r"\s*(?:is|was|are)\b", m["rest"]):
             return None  # "what I need to do is ...": a description
-        if s.text.rstrip().endswith("?") and m.re is not _REQUEST:
+        if (
+            "?" in s.text or re.search(r"\b(?:are|will|do|did) you\b", text[: m.start()], re.I)
+        ) and (m.re is not _REQUEST):
+            return None  # asked, not promised: "will you be doing it by hand?"
+        task = f"{m['task']}{m['rest']}".strip()
+        if _DEFERRED.search(text) or _RECEIVING.match(task) or _NOT_ONCE.search(task):
             return None
         if not _LATER.search(text):
-            if len(m["rest"].split()) < 2 or (
-                _PRESENTING.match(m["task"]) and _RIGHT_NOW.search(m["rest"])
-            ):
+            if len(m["rest"].split()) < 2 or _RIGHT_NOW.search(m["rest"]):
                 return None  # "I'll check": no task named; "I'll show you the next slide"
+            if (m.re is _REQUEST or subject.startswith("you")) and not _taken(talk, i):
+                return None  # "you have to keep that side flat": anyone, unless someone says yes
             if subject.startswith("we"):
                 return None  # "we have to make it trendy": a wish until someone is named
             if _PRESENTING.match(m["task"]) and subject.startswith("i"):
@@ -498,7 +643,25 @@ def is_action_item(talk: Talk, i: int) -> Item | None:
     return item_of(talk, i, owner=_owner(talk, i, m), due=due_date(s.text, s.at))
 
 
+def _named(talk: Talk, m: re.Match) -> str | None:
+    """Who a task was given to by name: a speaker of the talk, or the name said ("the Marketing
+    Expert" -> Marketing Expert)."""
+    who = m.groupdict().get("who")
+    if not who:
+        return None
+    return talk.speaker_named(who) or who.removeprefix("the ").removeprefix("The ")
+
+
+def _taken(talk: Talk, i: int) -> bool:
+    """Whether a task said to "you" is someone's: they are named, or answer yes."""
+    said = talk.sentences[i].text.strip()
+    named = _VOCATIVE.match(said)
+    return bool(named and named[1] not in _PLAIN_NAME_WORDS) or _agreed(talk, i)
+
+
 def _owner(talk: Talk, i: int, m: re.Match) -> str | None:
+    if m.re is _TASK_GIVEN:
+        return _named(talk, m)
     said = talk.sentences[i]
     subject = (m.groupdict().get("subject") or "").lower()
     addressed = _VOCATIVE.match(said.text.strip())
@@ -517,8 +680,7 @@ def _owner(talk: Talk, i: int, m: re.Match) -> str | None:
         return said.speaker or "me"
     if subject.startswith("we"):
         return "we"
-    who = (m.groupdict().get("who") or "").removeprefix("the ").removeprefix("The ")
-    return who or None
+    return _named(talk, m)
 
 
 def action_items(sentences: Sequence[Sentence], *, limit: int | None = None) -> list[Item]:
@@ -526,18 +688,24 @@ def action_items(sentences: Sequence[Sentence], *, limit: int | None = None) -> 
     talk = sentences if isinstance(sentences, Talk) else Talk.of(sentences)
     limit = limit if limit is not None else _limit(talk, most=8)
     found = {i: item for i in range(len(talk)) if (item := is_action_item(talk, i))}
-    ranked = sorted(found, key=lambda i: -_action_rank(talk, i, found[i]))
+    sure = {i: _certainty(talk, i, item) for i, item in found.items()}
+    ranked = sorted((i for i in found if sure[i] >= _SURE_ENOUGH), key=lambda i: -sure[i])
     return [found[i] for i in _distinct(talk, ranked, 0.6, limit=limit)]
 
 
-def _action_rank(talk: Talk, i: int, item: Item) -> float:
+_SURE_ENOUGH = 2.0  # a task said as one and no more is too often talk; a second sign is needed
+
+
+def _certainty(talk: Talk, i: int, item: Item) -> float:
+    """How surely an action item is one: a due date, a time after the meeting, someone named
+    (not "we" or "you"), said as the meeting ends, or said as an action item."""
     text = talk.sentences[i].text
     return (
         2.0 * bool(item.due)
         + 1.5 * bool(_LATER.search(text))
         + 1.0 * (item.owner not in (None, "we", "you"))
         + 1.0 * (i / max(1, len(talk)) > 0.75)
-        + 0.5 * bool(_ASSIGNMENT.match(text.strip()))
+        + 2.0 * bool(_ASSIGNMENT.match(text.strip()))
     )
 
 
@@ -554,6 +722,7 @@ _OPEN_MARK = re.compile(
     r"figure out|find out) (?:whether|if|how|what|which|who|when))\b",
     re.I,
 )
+_MAY_BE_OPEN = frozenset("question wonder unclear decide figure find".split())
 _ABOUT_THE_MEETING = re.compile(
     r"\b(?:can (?:you|everyone|everybody)(?: all)? (?:see|hear|read)|shall i|"
     r"should i (?:go|start)|who(?:'s| is) next|"
@@ -582,7 +751,7 @@ def is_open_question(talk: Talk, i: int) -> bool:
     """Whether sentence i raises a question about the matter at hand: asked as a question (not
     a tag, nor a statement said with a rising voice) or named as open."""
     text = talk.sentences[i].text.strip()
-    if _OPEN_MARK.search(text):
+    if not _MAY_BE_OPEN.isdisjoint(talk.tokens[i]) and _OPEN_MARK.search(text):
         return True
     if not (text.endswith("?") and _ASKING.match(_last_clause(text))) or _TAG.search(text):
         return False

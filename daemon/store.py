@@ -507,26 +507,37 @@ class Store:
             yield from rows
             last = rows[-1].id
 
+    def count_period(self, *, profile: str, since: float, until: float) -> int:
+        """How many of a profile's segments were heard in [since, until]."""
+        row = (
+            self._connect()
+            .execute(
+                "SELECT COUNT(*) FROM segments WHERE profile = ? AND start >= ? AND start <= ?",
+                (profile, since, until),
+            )
+            .fetchone()
+        )
+        return int(row[0])
+
     def iter_period(
         self, *, profile: str, since: float, until: float, batch: int = 5_000
     ) -> Iterator[StoredSegment]:
         """A profile's unflagged segments heard in [since, until], in time order, read in
         batches (a week of speech never sits in memory at once)."""
+        cursor = self._connect().cursor()
+        cursor.row_factory = None  # plain tuples: a week is read several times faster
         after: tuple[float, int] = (float("-inf"), 0)
         while True:
-            rows = [
-                StoredSegment(**dict(row))
-                for row in self._connect().execute(
-                    f"SELECT {_SEGMENT_COLUMNS} FROM segments WHERE profile = ? AND end >= ?"
-                    " AND start <= ? AND flag IS NULL AND (start > ? OR (start = ? AND id > ?))"
-                    " ORDER BY start, id LIMIT ?",
-                    (profile, since, until, after[0], after[0], after[1], batch),
-                )
-            ]
-            yield from rows
+            rows = cursor.execute(
+                f"SELECT {_SEGMENT_COLUMNS} FROM segments WHERE profile = ? AND end >= ?"
+                " AND start <= ? AND flag IS NULL AND (start > ? OR (start = ? AND id > ?))"
+                " ORDER BY start, id LIMIT ?",
+                (profile, since, until, after[0], after[0], after[1], batch),
+            ).fetchall()
+            yield from (StoredSegment(*row) for row in rows)
             if len(rows) < batch:
                 return
-            after = (rows[-1].start, rows[-1].id)
+            after = (rows[-1][4], rows[-1][0])
 
     def segment_words(self, segment_id: int) -> list[list]:
         row = (

@@ -444,3 +444,41 @@ def test_a_week_of_talk_is_summarised_on_a_worker_while_the_tray_and_search_answ
     text = written.read_text()
     assert text.count("## Conversation ") > 10 and "### Decisions" in text
     assert daemon.stop() == 0
+
+
+def test_the_search_window_shows_who_said_what(
+    pulse, daemon_factory, desktop_factory, x_display, tmp_path
+):
+    from daemon.search_window import ConversationWindow
+
+    vtt = tmp_path / "call.vtt"
+    vtt.write_text(
+        "WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n"
+        "<v Maria Lopez>Which case material feels best?\n\n"
+        "00:00:05.000 --> 00:00:08.000\n<v Tom>Rubber feels better than plastic in the hand.\n"
+    )
+    at = time.strftime("%Y-%m-%dT%H:%M", time.localtime(time.time() - 600))
+    earmark("import", str(vtt), "--profile", "default", "--at", at, check=True, env=pulse.env)
+    daemon = daemon_factory()
+    daemon.wait_recording()
+    desktop = desktop_factory()
+    wait_until(lambda: desktop.hotkey is not None, what="the hotkey listener")
+    x_display.xdotool("key", "ctrl+alt+space")
+    x_display.wait_window("^Earmark search$", timeout=5)
+    x_display.xdotool("type", "--delay", "60", "speaker:tom rubber")
+    window = desktop.search_window
+    wait_until(
+        lambda: desktop.call(lambda: window.shown_query) == "speaker:tom rubber", what="results"
+    )
+    shown = desktop.call(lambda: window.results.get("1.0", "end"))
+    assert "Tom: Rubber feels better" in shown and "Maria" not in shown
+    hit = desktop.ask("search", query="rubber", profiles=["default"], limit=1)[0]
+    view = desktop.call(
+        lambda: ConversationWindow(desktop._root, desktop.search_window.backend, hit)
+    )
+    assert (
+        desktop.call(view.transcript)
+        .splitlines()[0]
+        .endswith("Maria Lopez: Which case material feels best?")
+    )
+    x_display.xdotool("key", "Escape")

@@ -223,3 +223,28 @@ def test_an_unreachable_language_model_falls_back_and_says_so(earmark_home):
     )
     assert "This summary is extractive only." in out.stdout
     assert "## Summary" not in out.stdout and "- [ ] Alice will send the slides" in out.stdout
+
+
+def test_a_long_period_is_read_on_every_core_and_gives_the_same_notes(earmark_home, monkeypatch):
+    from daemon import export
+    from daemon.paths import Paths
+    from daemon.profiles import load_profile
+
+    lines = [  # forty conversations half an hour apart, a minute between their sentences
+        (at(0, 0) + c * 1800 + k * 60, text)
+        for c in range(40)
+        for k, (_, text) in enumerate(MEETING)
+    ]
+    store_said(earmark_home, "meetings", lines)
+    paths = Paths.from_environment()
+    profile = load_profile("meetings", paths.profiles_dir)
+    one_core = export.summarize(paths, profile, at(0, 0), at(23, 59))
+    monkeypatch.setattr(export, "_WORKERS_FROM_SEGMENTS", 1)
+    used = []
+    in_workers = export._in_workers
+    monkeypatch.setattr(export, "_in_workers", lambda *a: used.append(1) or in_workers(*a))
+    every_core = export.summarize(paths, profile, at(0, 0), at(23, 59))
+    assert used and len(every_core["conversations"]) == 40
+    for summary in (one_core, every_core):
+        summary.pop("generated")
+    assert every_core == one_core

@@ -96,3 +96,27 @@ def test_the_installed_package_imports_and_finds_speech(installed, tmp_path, spe
     found = run(installed, home, "search", "lighthouse", "--profile", "default", "--json")
     assert found.returncode == 0, found.stderr
     assert "lighthouse" in json.loads(found.stdout)[0]["text"].lower()
+
+
+def test_the_installed_package_imports_a_meeting_transcript_and_writes_its_notes(
+    installed, tmp_path
+):
+    home = tmp_path / "home"
+    vtt = tmp_path / "meeting.vtt"
+    vtt.write_text(
+        "WEBVTT\n\n00:00:01.000 --> 00:00:05.000\n<v Ana>So we'll go with the rubber case.\n\n"
+        "00:00:05.500 --> 00:00:07.000\n<v Ben>Yeah, sounds good.\n\n"
+        "00:00:08.000 --> 00:00:12.000\n<v Ben>I'll send the drawings to the factory by Friday.\n"
+    )
+    at = "2026-03-02T09:00"
+    imported = run(installed, home, "import", str(vtt), "--profile", "meetings", "--at", at)
+    assert imported.returncode == 0, imported.stderr
+    exported = run(
+        installed, home, "export", "--profile", "meetings", "--since", at,
+        "--until", "2026-03-02T10:00", "--format", "json", "-o", "-",
+    )  # fmt: skip
+    assert exported.returncode == 0, exported.stderr
+    [conversation] = json.loads(exported.stdout)["conversations"]
+    sections = {s["name"]: s["items"] for s in conversation["sections"]}
+    assert sections["decisions"][0]["agreed_by"] == ["Ben"]
+    assert sections["action_items"][0]["owner"] == "Ben"
