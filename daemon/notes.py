@@ -698,10 +698,13 @@ _SURE_ENOUGH = 2.0  # a task said as one and no more is too often talk; a second
 
 def _certainty(talk: Talk, i: int, item: Item) -> float:
     """How surely an action item is one: a due date, a time after the meeting, someone named
-    (not "we" or "you"), said as the meeting ends, or said as an action item."""
+    (not "we" or "you"), someone asked by name ("Carol, can you ..."), said as the meeting ends,
+    or said as an action item."""
     text = talk.sentences[i].text
+    addressed = _VOCATIVE.match(text.strip())
     return (
-        2.0 * bool(item.due)
+        1.0 * bool(addressed and addressed[1] == item.owner)
+        + 2.0 * bool(item.due)
         + 1.5 * bool(_LATER.search(text))
         + 1.0 * (item.owner not in (None, "we", "you"))
         + 1.0 * (i / max(1, len(talk)) > 0.75)
