@@ -761,7 +761,7 @@ def is_open_question(talk: Talk, i: int) -> bool:
     if _REQUEST.search(text):
         return False  # "can you update the mockups?" asks for a task, not an answer
     topical = [w for w in talk.tokens[i] if w not in _COMMON and len(w) > 2]
-    return len(talk.tokens[i]) >= 6 and len(topical) >= 2 and not _ABOUT_THE_MEETING.search(text)
+    return len(talk.tokens[i]) >= 3 and len(topical) >= 1 and not _ABOUT_THE_MEETING.search(text)
 
 
 def questions(sentences: Sequence[Sentence], *, limit: int | None = None) -> list[Item]:

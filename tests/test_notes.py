@@ -27,7 +27,7 @@ PARTS = ("tune", "held", "test")
 FLOORS = {
     "action": (0.15, 0.08),
     "decision": (0.18, 0.15),
-    "question": (0.55, 0.35),
+    "question": (0.45, 0.35),
 }
 
 
@@ -161,6 +161,11 @@ def test_questions_leave_out_tags_and_meeting_logistics():
     assert [q.text for q in notes.questions(talk, limit=5)] == [
         "How much would an LCD screen add to the production cost?"
     ]
+
+
+def test_a_short_question_in_a_lecture_is_a_question():
+    talk = talk_of(("Student", "What is osmosis?"), ("Lecturer", "Osmosis is diffusion of water."))
+    assert [q.text for q in notes.questions(talk)] == ["What is osmosis?"]
 
 
 def test_the_overview_names_what_the_talk_was_about_then_its_telling_sentences():
