@@ -351,7 +351,7 @@ def overview(sentences: Sequence[Sentence], *, about: str = "conversation") -> l
 # -- decisions ------------------------------------------------------------------------------------
 
 # said as settled: enough on its own
-_CHOICE = r"(?:use|have|take|keep|make|skip|scrap|drop|lose|remove|include|develop|build)"
+_CHOICE = r"(?:use|have(?! to)|take|keep|make|skip|scrap|drop|lose|remove|include|develop|build)"
 _CHOOSING = (
     r"(?:using|having|taking|keeping|making|skipping|scrapping|dropping|losing|removing|"
     r"including|developing|building)"
@@ -362,14 +362,14 @@ _SETTLED = re.compile(
     r"chose|chosen|opt(?:ed)? for|final decision|the decision is|"
     rf"we(?:'ll| will| shall) {_CHOICE}|we(?:'re| are) (?:going to|gonna) {_CHOICE}|"
     rf"we(?:'re| are) {_CHOOSING}|we (?:skip|scrap|drop|lose|keep)|"
-    rf"let's (?:go with|go for|{_CHOICE[3:-1]}|stick|say|agree)|(?:is|are) out|"
-    r"so we(?:'ll| will| have| are|'re)|agreed|i like (?:that|this|the) idea)\b",
+    rf"let's (?:go with|go for|{_CHOICE}|stick|say|agree)|(?:is|are) out\b(?! of)|"
+    r"so we(?:'ll| will)|agreed|i like (?:that|this|the) idea)\b",
     re.I,
 )
 # said as a proposal: settled only when another speaker agrees next
 _PROPOSED = re.compile(
     r"\b(?:let's|let us|we should|it should|should be|has to be|needs to be|we(?:'ll| will)|"
-    r"we(?:'re| are) (?:going|gonna)|we can)\b",
+    r"we(?:'re| are) (?:going|gonna))\b",
     re.I,
 )
 _UNSETTLED = re.compile(
