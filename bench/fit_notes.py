@@ -141,7 +141,7 @@ def main() -> None:
         if not gold:
             continue
         for i in range(len(talk)):
-            said = score.content(talk.window(i))
+            said = score.content(" ".join(" ".join(talk.window_tokens(i)).split()[:40]))
             y.append(max(len(g & said) / max(1, len(g)) for g in gold))
         x += rows(talk, range(len(talk)), everyday, passage=True)
     decision = fit(np.array(x), np.array(y), RIDGE["decision"])

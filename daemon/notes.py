@@ -108,15 +108,6 @@ class Talk:
     def __len__(self) -> int:
         return len(self.sentences)
 
-    def window(self, i: int) -> str:
-        """Sentence i and what follows it, up to `_WINDOW_WORDS` words."""
-        words: list[str] = []
-        for s in self.sentences[i:]:
-            words += s.text.split()
-            if len(words) >= _WINDOW_WORDS:
-                break
-        return " ".join(words[:_WINDOW_WORDS])
-
     def window_tokens(self, i: int) -> list[str]:
         """The words of sentence i and what follows it, up to `_WINDOW_WORDS`."""
         words: list[str] = []
@@ -129,17 +120,14 @@ class Talk:
     def by_speaker(self, text: str) -> re.Match | None:
         """A task given to someone who speaks in this talk, by name in any case ("marketing
         will look at the requirements")."""
-        if self._speakers is None:
-            self._speakers = {s.speaker.lower(): s.speaker for s in self.sentences if s.speaker}
-            self._speaker_words = {w for name in self._speakers for w in name.split()}
+        self._know_speakers()
         if self._speaker_words.isdisjoint(_tokens(text)):
             return None  # no speaker named at all
         return next((m for m in _TASK_GIVEN.finditer(text) if self.speaker_named(m["who"])), None)
 
     def speaker_named(self, words: str) -> str | None:
         """The speaker these words end with, by name in any case ("so marketing" -> Marketing)."""
-        if self._speakers is None:
-            self._speakers = {s.speaker.lower(): s.speaker for s in self.sentences if s.speaker}
+        self._know_speakers()
         said = words.lower().split()
         return next(
             (
@@ -149,6 +137,11 @@ class Talk:
             ),
             None,
         )
+
+    def _know_speakers(self) -> None:
+        if self._speakers is None:
+            self._speakers = {s.speaker.lower(): s.speaker for s in self.sentences if s.speaker}
+            self._speaker_words = {w for name in self._speakers for w in name.split()}
 
     def replies(self, i: int, count: int = 3) -> list[Sentence]:
         """The first sentences other speakers say after sentence i."""
@@ -278,7 +271,7 @@ def tidy(text: str) -> str:
     """What was said, without its stumbles: words said twice ("we we will"), a word cut off and
     said again ("th the"), fillers ("you know") and openers ("okay so")."""
     t = _FILLER_PHRASES.sub("", text)
-    if _said_twice(re.findall(r"[\w']+", t.lower())):  # the work only where something was
+    if _said_twice(re.findall(r"[\w']+", t.lower())):  # the rest: only for a word said twice
         t = _CUT_OFF.sub("", t)
         for _ in range(2):
             t = _PAIR_SAID_AGAIN.sub(r"\1", _SAID_AGAIN.sub(r"\1", t))
