@@ -492,11 +492,11 @@ _OTHER = (
     r"(?:going to|gonna)|you (?:need|have|ought) to|you should|you must)"
 )
 _TEAM = r"(?:we(?:'ll| will)|we(?:'re| are) (?:going to|gonna)|we (?:need|have) to|we should)"
+_GIVEN = r"(?:will|'ll|(?:is|are) going to|(?:is|are) gonna|needs? to|has to|should)"
 _NAMED = r"(?P<who>(?-i:(?:[Tt]he )?[A-Z][\w'-]*(?: [A-Z][\w'-]*){0,2}))"  # a name or a role
 _COMMITMENT = re.compile(
-    rf"\b(?P<subject>{_SELF}|{_OTHER}|{_TEAM}|{_NAMED} (?:will|'ll|(?:is|are) going to|"
-    rf"(?:is|are) gonna|needs? to|has to|have to|should))\s+(?:(?:also|just|then|"
-    rf"definitely|actually|really|first|try to|have to|be able to|\w+ly)\s+)*"
+    rf"\b(?P<subject>{_SELF}|{_OTHER}|{_TEAM}|{_NAMED} (?:{_GIVEN}|have to))\s+"
+    rf"(?:(?:also|just|then|definitely|actually|really|first|try to|have to|be able to|\w+ly)\s+)*"
     rf"(?P<task>{_TASK})\b(?P<rest>.*)$",
     re.I,
 )
@@ -507,8 +507,7 @@ _REQUEST = re.compile(
 )
 # a task given to anyone by name, any case (`Talk.by_speaker` keeps those who speak)
 _TASK_GIVEN = re.compile(
-    rf"\b(?P<subject>(?:the )?(?P<who>[\w'-]+(?: [\w'-]+){{0,2}}) (?:will|'ll|(?:is|are) "
-    rf"going to|(?:is|are) gonna|needs? to|has to|should))\s+(?:\w+ly\s+)?"
+    rf"\b(?P<subject>(?:the )?(?P<who>[\w'-]+(?: [\w'-]+){{0,2}}) {_GIVEN})\s+(?:\w+ly\s+)?"
     rf"(?P<task>{_TASK})\b(?P<rest>.*)$",
     re.I,
 )
