@@ -285,11 +285,12 @@ def cmd_import(args) -> int:
                     "kind": "transcript" if r.transcript else "recording",
                     "utterances": r.utterances,
                     "duration_s": round(r.duration_s, 3),
-                    "start": iso(r.start) if r.start else None,
+                    "start": iso(r.start) if r.start is not None else None,
                     "profile": profile,
                     "speakers": r.speakers,
                     "skipped": r.skipped,
                     "left_out": r.left_out,
+                    "note": r.note,
                 }
                 for r in results
             ]
@@ -320,6 +321,8 @@ def _imported(r) -> str:
     )
     if r.left_out:
         line += f"; {r.left_out} left out, in spans you asked to forget"
+    if r.note:
+        line += f"; {r.note}"
     return line
 
 

@@ -12,7 +12,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +26,15 @@ from daemon.segmenter import Segmenter
 from daemon.sources.file import IMPORTED, FileSource
 from daemon.spool import Spool, SpooledUtterance
 from daemon.store import NewSegment, NewUtterance, Store
-from daemon.transcript_formats import is_transcript, read_transcript, split_cue
+from daemon.transcript_formats import (
+    Cue,
+    is_transcript,
+    normalised,
+    read_file,
+    read_transcript,
+    shown,
+    split_cue,
+)
 
 __all__ = ["ImportResult", "import_files"]
 
@@ -49,6 +57,7 @@ class ImportResult:
     transcript: bool = False
     speakers: list[str] = field(default_factory=list)
     skipped: str | None = None  # why nothing was stored though the file was fine
+    note: str | None = None  # what else the user should know
     left_out: int = 0  # cues in spans the user asked to forget
 
 
@@ -73,7 +82,7 @@ def import_files(
             if is_transcript(path):
                 results.append(_import_transcript(paths, path, chosen, at, store))
                 continue
-            result = ImportResult(file=str(path), ok=False)
+            result = ImportResult(file=shown(path), ok=False)
             results.append(result)
             try:
                 source = FileSource(path, start=at)
@@ -122,25 +131,35 @@ def import_files(
     return results
 
 
+_LATEST = 4102444800.0  # 2100-01-01: a transcript dated later is a mistake in --at or the file
+
+
 def _import_transcript(
     paths: Paths, path: Path, profile: Profile, at: float | None, store: Store
 ) -> ImportResult:
     """Read a transcript whole, redact it, and store it in one transaction (or nothing)."""
-    result = ImportResult(file=str(path), ok=False, transcript=True)
+    result = ImportResult(file=shown(path), ok=False, transcript=True)
     try:
-        cues = read_transcript(path)
-        content = path.read_bytes()
+        content = read_file(path)  # read once: what is parsed is what is recognised again
+        cues = read_transcript(path, content)
         modified = os.stat(path).st_mtime
     except ImportFailed as exc:
         result.error = str(exc)
         return result
     except OSError as exc:
-        result.error = f"{path}: cannot be read ({exc.strerror or exc})"
+        result.error = f"{shown(path)}: cannot be read ({exc.strerror or exc})"
         return result
-    digest = hashlib.sha256(profile.name.encode() + b"\0" + content).hexdigest()[:16]
-    uid = f"transcript-{digest}-{{:05d}}".format
+    # A transcript is written as the meeting ends: its modification time is the end.
+    anchor = at if at is not None else modified - cues[-1].end
+    if not 0 <= anchor <= anchor + cues[-1].end <= _LATEST:
+        result.error = (
+            f"{shown(path)}: would be filed outside 1970 to 2100 (it starts at "
+            f"{anchor:.0f} s since 1970 and lasts {cues[-1].end:.0f} s); expected a --at "
+            "(or file time) and cue times that give a date in that span"
+        )
+        return result
+    digest = hashlib.sha256(profile.name.encode() + b"\0" + normalised(content)).hexdigest()[:16]
     result.duration_s = cues[-1].end
-    result.speakers = list(dict.fromkeys(c.speaker for c in cues if c.speaker))
     result.ok = True
     earlier = store.first_utterance_named(f"transcript-{digest}-")
     if earlier is not None:
@@ -150,19 +169,57 @@ def _import_transcript(
             f"already imported into {profile.name} (it starts {when}); nothing stored again"
         )
         return result
-    # A transcript is written as the meeting ends: its modification time is the end.
-    anchor = at if at is not None else modified - cues[-1].end
     result.start = anchor
+    utterances = list(_utterances(path, profile, cues, anchor, digest, store, result))
+    result.speakers = list(
+        dict.fromkeys(s.speaker for u in utterances for s in u.segments if s.speaker)
+    )
+    result.utterances = store.add_utterances(utterances)
+    result.uids = [u.uid for u in utterances]
+    index = SearchIndex(paths.index_dir, profile.name)
+    try:
+        index.sync(store)
+    except Exception as exc:  # stored is stored; the index catches up from the store later
+        log.warning("the search index of %s was not brought up to date: %s", profile.name, exc)
+        result.note = "not yet searchable (`earmark reindex` brings the index up to date)"
+    finally:
+        index.close()
+    return result
+
+
+def _utterances(
+    path: Path,
+    profile: Profile,
+    cues: list[Cue],
+    anchor: float,
+    digest: str,
+    store: Store,
+    result: ImportResult,
+) -> Iterator[NewUtterance]:
+    """The cues as utterances: each redacted whole (text and speaker) before a long one is cut
+    into segments, so no number is cut in two; those in spans the user forgot left out."""
     redactor = redactor_for(profile.redaction)
     forgotten = store.forgotten_spans()
-    utterances = []
+    source = f"{IMPORTED}{shown(Path(path.name))}"
+    model = f"transcript {path.suffix.lstrip('.').lower() or 'text'}"
     for number, cue in enumerate(cues):
         start, end = anchor + cue.start, anchor + cue.end
         if any(since < end and start < until for since, until in forgotten):
             result.left_out += 1
             continue
-        segments, _ = redactor.segments(
-            [
+        if redactor.active:
+            [text], _ = redactor.utterance([cue.text])
+            speaker = redactor.text(cue.speaker) if cue.speaker else None
+            cue = Cue(cue.start, cue.end, text, speaker, cue.line)
+        yield NewUtterance(
+            uid=f"transcript-{digest}-{number:05d}",
+            profile=profile.name,
+            source=source,
+            start=start,
+            end=end,
+            model=model,
+            language=profile.transcription.language,
+            segments=[
                 NewSegment(
                     start=anchor + piece.start,
                     end=anchor + piece.end,
@@ -171,31 +228,11 @@ def _import_transcript(
                     no_speech_prob=0.0,
                     compression_ratio=1.0,
                     words=(),
-                    speaker=cue.speaker,
+                    speaker=piece.speaker,
                 )
                 for piece in split_cue(cue, profile.segmentation.max_utterance_s)
-            ]
+            ],
         )
-        utterances.append(
-            NewUtterance(
-                uid=uid(number),
-                profile=profile.name,
-                source=f"{IMPORTED}{path.name}",
-                start=start,
-                end=end,
-                model=f"transcript {path.suffix.lstrip('.').lower() or 'text'}",
-                language=profile.transcription.language,
-                segments=segments,
-            )
-        )
-    result.utterances = store.add_utterances(utterances)
-    result.uids = [u.uid for u in utterances]
-    index = SearchIndex(paths.index_dir, profile.name)
-    try:
-        index.sync(store)
-    finally:
-        index.close()
-    return result
 
 
 def _wait_for_others(store: Store, uids: list[str]) -> None:

@@ -22,10 +22,13 @@ __all__ = ["Redactor", "DETECTORS", "redactor_for"]
 
 _TLD = r"(?:com|org|net|edu|gov|io|co|uk|de|fr|nl|es|it|eu|ai|dev|app|me|info|biz|us|ca)"
 _DOMAIN = rf"(?:www\s*\.\s*)?[\w-]+(?:\s*\.\s*[\w-]+)*\s*\.\s*{_TLD}\b"
+# each alternative starts only where a run of name characters starts: scanning from every
+# character inside a long run would take time in the square of its length
+_START = r"(?<![\w.+-])"
 _EMAIL = re.compile(
-    rf"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"  # written
-    rf"|\b[\w.+-]+at\s*{_DOMAIN}"  # read aloud and run together: "Robertat email.com"
-    rf"|(?:\b[\w.+-]+\s+)?\bat\s+{_DOMAIN}",  # read aloud: "maria at work.org"
+    rf"{_START}[\w.+-]+@[\w-]+(?:\.[\w-]+)+"  # written
+    rf"|{_START}[\w.+-]+at\s*{_DOMAIN}"  # read aloud and run together: "Robertat email.com"
+    rf"|(?:{_START}[\w.+-]+\s+)?\bat\s+{_DOMAIN}",  # read aloud: "maria at work.org"
     re.I,
 )
 _DIGIT_RUN = re.compile(r"(?<!\d)\+?\d(?:[ ,.\-]{0,2}\d)+")

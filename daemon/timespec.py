@@ -49,6 +49,16 @@ def _day(moment: datetime) -> tuple[float, float]:
 
 def parse_span(text: str, *, now: float | None = None, what: str = "time") -> tuple[float, float]:
     """The (start, end) epoch seconds a time expression names; an instant has start == end."""
+    try:
+        return _span(text, now=now, what=what)
+    except (OverflowError, ValueError, OSError):  # a year 0, or seconds past what clocks hold
+        raise TimeSpecError(
+            f"{what} {text!r} is a time out of the calendar's range; expected a date between "
+            "the years 2 and 9999"
+        ) from None
+
+
+def _span(text: str, *, now: float | None, what: str) -> tuple[float, float]:
     now = time.time() if now is None else now
     spec = text.strip().lower()
     here = datetime.fromtimestamp(now)

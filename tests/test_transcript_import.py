@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from datetime import datetime
 from pathlib import Path
@@ -285,3 +286,166 @@ def test_speech_in_a_span_the_user_asked_to_forget_is_left_out(tmp_path, earmark
     assert report["left_out"] == 4 and report["utterances"] == 2
     texts = [t["text"] for t in earmark_json("transcripts", "--profile", "meetings")]
     assert not any("rubber" in t for t in texts)
+
+
+# -- what a careless or hostile file does ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        (
+            "header.vtt",
+            "WEBVTT\n00:00:01.000 --> 00:00:02.000\n<v Ann>first\n",
+            ":2: a cue timing inside the WEBVTT header",
+        ),
+        (
+            "glued.srt",
+            "1\n00:00:01,000 --> 00:00:02,000\nAnn: hi\n"
+            "2\n00:00:03,000 --> 00:00:04,000\nBob: yo\n",
+            ":5: a cue timing inside a cue's text",
+        ),
+        ("page.vtt", "<html><body>404 Not Found</body></html>\n", ":1: expected 'WEBVTT'"),
+        (
+            "hours.vtt",
+            "WEBVTT\n\n" + "9" * 400 + ":00:00.000 --> " + "9" * 400 + ":00:04.000\nhi\n",
+            ":3: '" + "9" * 40,
+        ),
+        (
+            "name.vtt",
+            "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n<v " + "A" * 200 + ">hi\n",
+            ":3: a speaker's name of 200 characters",
+        ),
+        (
+            "utf16.txt",
+            "\ufeffAnn: hello".encode("utf-16-le")[:-1] + b"\xd8",
+            ":1: is not UTF-16 text",
+        ),
+    ],
+)
+def test_a_careless_file_is_refused_not_misread(tmp_path, name, content, expected):
+    path = write(tmp_path, name, content)
+    with pytest.raises(ImportFailed, match=re.escape(expected)):
+        read_transcript(path)
+
+
+def test_what_is_no_name_does_not_name_a_speaker(tmp_path):
+    text = "Maria: Here's the plan.\nfirst thing: we ship on Friday\nBob: Sounds good.\n"
+    assert [c.speaker for c in read_transcript(write(tmp_path, "p.txt", text))] == [
+        "Maria",
+        "Maria",
+        "Bob",
+    ]
+    vtt = (
+        "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n<v Ann\n# Heading\n- [x] evil>hello world\n\n"
+        "00:00:03.000 --> 00:00:04.000\n<v Bo\u2028b &amp; Co>fine\u0085\n"
+    )
+    first, second = read_transcript(write(tmp_path, "n.vtt", vtt))
+    assert (first.speaker, first.text) == (None, "hello world")
+    assert (second.speaker, second.text) == ("Bob & Co", "fine")
+
+
+def test_what_a_writer_may_do_is_read(tmp_path):
+    stamped = read_transcript(write(tmp_path, "long.txt", "[61:30] Ann: An hour in.\n"))
+    assert stamped[0].start == 3690.0
+    named = "WEBVTT\n\n10:30 standup\n00:00:01.000 --> 00:00:02.000\nAnn: hi\n"
+    assert [c.text for c in read_transcript(write(tmp_path, "id.vtt", named))] == ["hi"]
+    year = read_transcript(write(tmp_path, "year.txt", "2026\nAnn: A year of work.\n"))
+    assert [c.text for c in year] == ["2026", "A year of work."]
+
+
+def test_reading_takes_time_in_proportion_to_the_file(tmp_path):
+    import time
+
+    def took(lines: int, tags: int, word: int) -> float:
+        text = "".join(f"Ann: line {n} of the meeting\n" for n in range(lines))
+        path = write(tmp_path, f"{lines}.txt", text + "Bo: " + "<b" * tags + "x" * word + "\n")
+        started = time.perf_counter()
+        read_transcript(path)
+        split_cue(Cue(0.0, 600.0, " ".join(["word"] * lines), None, 1), 28.0)
+        return time.perf_counter() - started
+
+    took(2_000, 500, 500)
+    small, large = took(5_000, 2_000, 10_000), took(40_000, 16_000, 80_000)
+    assert large < 20 * small  # eight times the file: not sixty-four times the work
+
+
+@pytest.mark.integration
+def test_a_transcript_dated_beyond_any_calendar_keeps_nothing_and_breaks_nothing(
+    tmp_path, earmark_home
+):
+    good = write(tmp_path, "meeting.vtt", MEETING_VTT)
+    late = write(tmp_path, "late.vtt", "WEBVTT\n\n02:00:00.000 --> 02:00:04.000\n<v A>hi\n")
+    result = imported(late, "--at", "9999-12-31T23:59")
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "would be filed outside 1970 to 2100" in result.stderr
+    assert stored_utterances(earmark_home) == 0
+    far = earmark("import", str(late), "--profile", "meetings", "--at", "0001-01-01T00:00")
+    assert far.returncode == 1 and "Traceback" not in far.stderr
+    assert imported(good, "--at", AT).returncode == 0  # the profile still works
+    assert earmark_json("search", "rubber", "--profile", "meetings")
+
+
+@pytest.mark.integration
+def test_a_fifo_or_a_device_is_refused_at_once(tmp_path, earmark_home):
+    fifo = tmp_path / "pipe.vtt"
+    os.mkfifo(fifo)
+    zero = tmp_path / "zero.srt"
+    zero.symlink_to("/dev/zero")
+    for path in (fifo, zero):
+        result = earmark("import", str(path), "--profile", "meetings", timeout=30)
+        assert result.returncode == 1
+        assert (
+            result.stderr.strip()
+            == f"earmark: {path}: is not a regular file; expected a transcript"
+        )
+
+
+@pytest.mark.integration
+def test_a_number_in_a_long_cue_is_hidden_before_the_cue_is_cut(tmp_path, earmark_home):
+    words = " ".join(["word"] * 10)
+    vtt = (
+        "WEBVTT\n\n00:00:00.000 --> 00:01:30.000\n<v ann@example.com>"
+        f"{words} reach the office at 555 123 4567 any time and the desk at 555 987 6543 thanks\n"
+    )
+    path = write(tmp_path, "long.vtt", vtt)
+    assert imported(path, "--at", AT).returncode == 0
+    said = earmark_json("transcripts", "--profile", "meetings")
+    assert len(said) >= 3  # cut into segments of at most 28 s
+    assert not any(re.search(r"\d{3}", s["text"]) for s in said), said
+    assert {s["speaker"] for s in said} == {"[email]"}
+
+
+@pytest.mark.integration
+def test_the_same_transcript_saved_another_way_is_the_same_transcript(tmp_path, earmark_home):
+    assert imported(write(tmp_path, "a.vtt", MEETING_VTT), "--at", AT).returncode == 0
+    windows = write(tmp_path, "b.vtt", MEETING_VTT.replace("\n", "\r\n") + "\r\n\r\n")
+    utf16 = write(tmp_path, "c.vtt", "\ufeff".encode("utf-16-le") + MEETING_VTT.encode("utf-16-le"))
+    for path in (windows, utf16):
+        again = imported(path, "--at", AT)
+        assert "already imported into meetings" in again.stdout
+    assert stored_utterances(earmark_home) == 6
+
+
+@pytest.mark.integration
+def test_a_file_name_that_is_not_utf8_is_no_trouble(tmp_path, earmark_home):
+    path = Path(os.fsdecode(os.fsencode(str(tmp_path)) + b"/caf\xe9.vtt"))
+    path.write_text(MEETING_VTT)
+    result = imported(path, "--at", AT)
+    assert result.returncode == 0, result.stderr
+    [first] = earmark_json("transcripts", "--profile", "meetings")[:1]
+    assert first["source"] == "file:caf\ufffd.vtt"
+
+
+@pytest.mark.integration
+def test_more_cues_than_days_of_talk_are_refused(tmp_path, earmark_home):
+    cues = "".join(
+        f"{n // 3600:02d}:{n // 60 % 60:02d}:{n % 60:02d}.000 --> "
+        f"{n // 3600:02d}:{n // 60 % 60:02d}:{n % 60:02d}.500\nhi\n\n"
+        for n in range(100_001)
+    )
+    path = write(tmp_path, "days.vtt", "WEBVTT\n\n" + cues)
+    result = imported(path, "--at", AT)
+    assert result.returncode == 1
+    assert "has more than 100,000 cues" in result.stderr
+    assert stored_utterances(earmark_home) == 0
