@@ -9,6 +9,7 @@ complain.
 from __future__ import annotations
 
 import io
+import itertools
 
 import numpy as np
 
@@ -43,18 +44,23 @@ def encode_opus(samples: np.ndarray) -> bytes:
 
 def decode_opus(data: bytes, samples: int) -> np.ndarray:
     """An Ogg Opus stream back to `samples` 16 kHz mono int16 samples; OpusError if it is not
-    a readable stream, or holds fewer samples than promised."""
+    a readable stream, or holds fewer or more samples than promised. Decoding stops as soon as
+    the stream goes past its promise, so a small stream cannot make a large amount of audio."""
     import av
 
     chunks: list[np.ndarray] = []
+    decoded = 0
     try:
         with av.open(io.BytesIO(data), format="ogg") as container:
             if not container.streams.audio or container.streams.audio[0].codec.name != "opus":
                 raise OpusError("it holds no Opus audio")
             resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
-            for frame in container.decode(audio=0):
-                chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(frame)]
-            chunks += [f.to_ndarray().reshape(-1) for f in resampler.resample(None)]
+            for frame in itertools.chain(container.decode(audio=0), [None]):  # None: flush
+                for piece in resampler.resample(frame):
+                    chunks.append(piece.to_ndarray().reshape(-1))
+                    decoded += len(chunks[-1])
+                if decoded > samples + _SLACK:
+                    raise OpusError(f"it holds more than the {samples} samples promised")
     except OpusError:
         raise
     except (av.error.FFmpegError, OSError, ValueError) as exc:

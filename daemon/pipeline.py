@@ -154,10 +154,7 @@ class CaptureStage:
                         self._journal_speech(self.source.name)
                         self.source.stop()
                         hearing = False
-                    if self.ledger is not None:
-                        self.ledger.record(
-                            GAP, source=self.source.name, reason=halt, track=self.ledger_track
-                        )
+                    self._ledger(GAP, halt)
                     self._stop.wait(0.2)
                     continue
                 if not hearing:
@@ -226,6 +223,11 @@ class CaptureStage:
             state, reason = GAP, self.source.reason or "device lost"
         else:
             state, reason = LISTENING, getattr(self.source, "switch_note", None)
+        self._ledger(state, reason)
+
+    def _ledger(self, state: str, reason: str | None) -> None:
+        if self.ledger is None:
+            return
         try:
             self.ledger.record(
                 state, source=self.source.name, reason=reason, track=self.ledger_track
@@ -240,16 +242,19 @@ class CaptureStage:
                 self._hold(utterance)
 
     def _write(self, utterance: Utterance) -> bool:
-        if self.forgetter is not None and self.forgetter.covers(
-            utterance.start, utterance.start + utterance.duration
-        ):
-            return True  # the user asked to forget it while it was being heard
         journaled = self.journal is not None and self.journal.start == utterance.start
         uid = self.journal.uid if journaled else None
         if self.uid_for is not None:
             uid = self.uid_for(utterance.start)
-            if self.already_stored(uid):
+        try:
+            if self.forgetter is not None and self.forgetter.covers(
+                utterance.start, utterance.start + utterance.duration
+            ):
+                return True  # the user asked to forget it while it was being heard
+            if self.uid_for is not None and self.already_stored(uid):
                 return True
+        except (sqlite3.Error, OSError) as exc:  # cannot tell: keep it; a repeat is cut later
+            log.warning("could not check whether speech was already kept: %s", exc)
         try:
             item = self.spool.put(
                 profile=self.profile(),
@@ -267,7 +272,10 @@ class CaptureStage:
             )
             return False
         self.utterances += 1
-        self.on_spooled(item)
+        try:
+            self.on_spooled(item)
+        except Exception:  # the item is on disk; the transcribe stage finds it from there
+            log.exception("could not announce a spooled utterance")
         return True
 
     def _hold(self, utterance: Utterance) -> None:

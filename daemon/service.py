@@ -561,5 +561,6 @@ class Daemon:
                 "error": self.listener.error,
                 "streams": self.wearables.status(),
                 "uploads_spooled": self.wearables.uploads_spooled,
+                "connections": self.listener.connections.count(),
             },
         }

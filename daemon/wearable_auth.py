@@ -2,16 +2,19 @@
 
 `earmark pair --name NAME` shows a one-time code, valid for five minutes, that the wearable
 trades for a device id and a secret. From then on every request carries the device id, a
-timestamp, a nonce and an HMAC-SHA256 over the method, path, timestamp, nonce and the body's
-SHA-256, keyed by the secret. The daemon keeps the device's name, id and secret (the key it
-verifies with), never the code. A request with a missing, wrong, stale or replayed signature, or
-from a revoked device, is refused before anything is read into the pipeline.
+timestamp, a nonce, the body's SHA-256, and an HMAC-SHA256 over the method, path, timestamp,
+nonce and that digest, keyed by the secret. As the digest travels in a header, a request is
+checked before its body is read; the body is then checked against the digest. The daemon keeps
+the device's name, id and secret (the key it verifies with), never the code. A request with a
+missing, wrong, stale or replayed signature, or from a revoked device, is refused before its
+body is read.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
 import secrets
 import threading
@@ -29,6 +32,7 @@ __all__ = [
     "PairingCodes",
     "PairingRefused",
     "Unauthorized",
+    "body_matches",
     "pair_device",
     "sign_request",
     "verify_request",
@@ -41,7 +45,9 @@ HEADER_DEVICE = "X-Earmark-Device"
 HEADER_TIME = "X-Earmark-Time"
 HEADER_NONCE = "X-Earmark-Nonce"
 HEADER_SIGNATURE = "X-Earmark-Signature"
+HEADER_BODY = "X-Earmark-Body-SHA256"
 _NONCE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
 class Unauthorized(Exception):
@@ -60,8 +66,8 @@ def _digest(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def _signature(secret: bytes, method: str, path: str, stamp: str, nonce: str, body: bytes) -> str:
-    message = "\n".join([method.upper(), path, stamp, nonce, _digest(body)]).encode()
+def _signature(secret: bytes, method: str, path: str, stamp: str, nonce: str, digest: str) -> str:
+    message = "\n".join([method.upper(), path, stamp, nonce, digest]).encode()
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
@@ -75,7 +81,8 @@ def sign_request(
         HEADER_DEVICE: device_id,
         HEADER_TIME: stamp,
         HEADER_NONCE: nonce,
-        HEADER_SIGNATURE: _signature(secret, method, path, stamp, nonce, body),
+        HEADER_BODY: _digest(body),
+        HEADER_SIGNATURE: _signature(secret, method, path, stamp, nonce, _digest(body)),
     }
 
 
@@ -84,11 +91,13 @@ def verify_request(
     method: str,
     path: str,
     headers: Mapping[str, str],
-    body: bytes,
+    body: bytes | None,
     *,
     now: float | None = None,
 ) -> PairedWearable:
-    """The paired device that signed this request; raises Unauthorized otherwise."""
+    """The paired device that signed this request; raises Unauthorized otherwise. With `body`
+    None (not read yet) the signature is checked over the X-Earmark-Body-SHA256 header, and the
+    body must then pass `body_matches`."""
     now = time.time() if now is None else now
     values = {}
     for name in (HEADER_DEVICE, HEADER_TIME, HEADER_NONCE, HEADER_SIGNATURE):
@@ -104,7 +113,9 @@ def verify_request(
     try:
         stamp = float(values[HEADER_TIME])
     except ValueError:
-        raise Unauthorized(f"{HEADER_TIME}: expected seconds since the epoch") from None
+        stamp = math.nan
+    if not math.isfinite(stamp):
+        raise Unauthorized(f"{HEADER_TIME}: expected seconds since the epoch")
     if abs(now - stamp) > CLOCK_SKEW_S:
         raise Unauthorized(
             f"the request is {abs(now - stamp):.0f} s away from the daemon's clock "
@@ -113,12 +124,27 @@ def verify_request(
     nonce = values[HEADER_NONCE]
     if not _NONCE.match(nonce):
         raise Unauthorized(f"{HEADER_NONCE}: expected 16 to 64 letters, digits, - or _")
-    expected = _signature(wearable.secret, method, path, values[HEADER_TIME], nonce, body)
-    if not hmac.compare_digest(expected, values[HEADER_SIGNATURE].lower()):
+    if body is None:
+        digest = headers.get(HEADER_BODY, "").lower()
+        if not _DIGEST.match(digest):
+            raise Unauthorized(f"{HEADER_BODY}: expected the body's SHA-256 in 64 hex digits")
+    else:
+        digest = _digest(body)
+    expected = _signature(wearable.secret, method, path, values[HEADER_TIME], nonce, digest)
+    if not hmac.compare_digest(expected.encode(), _bytes(values[HEADER_SIGNATURE].lower())):
         raise Unauthorized("the signature does not match the request")
     if not store.use_nonce(wearable.id, nonce, now, forget_before=now - 2 * CLOCK_SKEW_S):
         raise Unauthorized("the request was already used once (a replay)")
     return wearable
+
+
+def body_matches(headers: Mapping[str, str], body: bytes) -> bool:
+    """Whether a body read after `verify_request(..., None)` is the one that was signed."""
+    return hmac.compare_digest(_bytes(headers.get(HEADER_BODY, "").lower()), _digest(body).encode())
+
+
+def _bytes(header: str) -> bytes:
+    return header.encode("utf-8", "surrogateescape")  # compare_digest refuses non-ASCII text
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,18 @@
     PUT  /v1/uploads/ID?recorded_at=T     a WAV recorded while away (16 kHz mono s16)
     PUT  /v1/uploads/ID?recorded_at=T&format=opus&samples=N       or Ogg Opus
 
-Every request but pairing is signed (daemon/wearable_auth.py). Bodies are read whole, up to a
-limit, before anything is checked, and a body shorter than its Content-Length is refused as
-truncated; nothing of a refused request reaches the pipeline. Each client address has a request
-rate limit. The listener binds loopback unless the user configures an address, and speaks TLS
-with the user's certificate when one is configured (`config/wearable.yaml`).
+Every request but pairing is signed (daemon/wearable_auth.py), and the signature is checked
+from the headers before the body is read; then the body is read whole, within a deadline, and
+checked against the digest that was signed. A body shorter than its Content-Length is refused as
+truncated; nothing of a refused request reaches the pipeline, and a refusal closes the
+connection.
+
+Nobody without a device's secret can starve it: connections no device has signed are capped in
+all and per address (a new one pushes out the oldest), every connection has deadlines for its
+headers and its body, at most a small body is read before a signature is checked, refusals are
+rate-limited per address and signed requests per device. The listener binds loopback unless the
+user configures an address, and speaks TLS with the user's certificate when one is configured
+(`config/wearable.yaml`).
 """
 
 from __future__ import annotations
@@ -19,11 +26,14 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
+import socket
 import ssl
 import sys
 import threading
 import time
 import wave
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,9 +48,11 @@ from daemon.opus import OpusError, decode_opus
 from daemon.spool import SAMPLE_RATE
 from daemon.store import PairedWearable, Store
 from daemon.wearable_auth import (
+    HEADER_BODY,
     PairingCodes,
     PairingRefused,
     Unauthorized,
+    body_matches,
     pair_device,
     verify_request,
 )
@@ -50,6 +62,13 @@ __all__ = ["ListenerSettings", "RequestRejected", "WearableListener", "load_list
 log = logging.getLogger(__name__)
 
 _MAX_SAMPLES = 4 * 3600 * SAMPLE_RATE
+_HEADERS_S = 10.0  # from connecting (TLS handshake included) to the end of the headers
+_IDLE_S = 60.0  # a device's kept-alive connection, between its requests
+_BODY_S, _BODY_RATE = 20.0, 128 * 1024  # a body's deadline: 20 s, plus a second per 128 KiB
+_HEADER_BYTES = 32 * 1024  # request line and headers
+_UNSIGNED_BODY = 64 * 1024  # the most read before a signature is checked (pairing, old clients)
+_RATE_TABLE = 4096  # rate-limit buckets kept before idle ones are dropped
+_EARLIEST = 946_684_800.0  # 2000-01-01: no recording is older
 _UPLOAD_ID_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
 
 
@@ -114,7 +133,7 @@ class RequestRejected(Exception):
 
 
 class _RateLimit:
-    """A token bucket per client address."""
+    """A token bucket per key (a client address, or a device); idle buckets are forgotten."""
 
     def __init__(self, per_second: float):
         self.rate = per_second
@@ -122,24 +141,197 @@ class _RateLimit:
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 
-    def allow(self, address: str) -> bool:
+    def allow(self, key: str) -> bool:
         now = time.monotonic()
         with self._lock:
-            tokens, last = self._buckets.get(address, (self.burst, now))
+            if len(self._buckets) >= _RATE_TABLE:
+                self._prune(now)
+            tokens, last = self._buckets.get(key, (self.burst, now))
             tokens = min(self.burst, tokens + (now - last) * self.rate)
             if tokens < 1:
-                self._buckets[address] = (tokens, now)
+                self._buckets[key] = (tokens, now)
                 return False
-            self._buckets[address] = (tokens - 1, now)
+            self._buckets[key] = (tokens - 1, now)
             return True
+
+    def _prune(self, now: float) -> None:
+        """Drop the buckets that have filled up again (they hold nothing a new one would not);
+        under a flood from more keys than the table holds, drop the stalest half."""
+        full = now - self.burst / self.rate
+        self._buckets = {k: v for k, v in self._buckets.items() if v[1] > full}
+        if len(self._buckets) >= _RATE_TABLE:
+            kept = sorted(self._buckets.items(), key=lambda kv: kv[1][1])[_RATE_TABLE // 2 :]
+            self._buckets = dict(kept)
+
+
+@dataclass
+class _Connection:
+    address: str
+    opened: float
+    deadline: float  # monotonic; inf while an answer is being made
+    device: str | None = None  # the paired device whose signed request came on it
+    busy: bool = False  # its request has been read and is being answered
+
+
+class _Connections:
+    """Every open connection: its deadline, and whether a paired device has signed a request on
+    it. Connections no device has signed are few: past `waiting` in all or `per_address` from
+    one address, a new one pushes out the oldest. One pushed out is cut at once and closed by
+    its own thread a moment later; while twice `waiting` are still closing, a new connection is
+    refused outright. Signed ones are capped per device. A reaper thread closes whatever is past
+    its deadline. So a peer without a device's secret holds at most `2 * waiting` sockets and
+    threads, each with at most a small request."""
+
+    def __init__(self, *, waiting: int = 32, per_address: int = 8, per_device: int = 4):
+        self.waiting, self.per_address, self.per_device = waiting, per_address, per_device
+        self._open: dict[socket.socket, _Connection] = {}
+        self._threads: set[socket.socket] = set()  # connections whose thread has not ended
+        self._lock = threading.Lock()
+        self.pushed_out = self.refused = 0
+
+    def admit(self, sock: socket.socket, address: str) -> bool:
+        """Take a new connection on, pushing out old ones; False if it is refused instead."""
+        now = time.monotonic()
+        with self._lock:
+            signed = sum(c.device is not None for c in self._open.values())
+            if len(self._threads) - signed >= 2 * self.waiting:
+                self.refused += 1
+                return False
+            self._threads.add(sock)
+            self._open[sock] = _Connection(address, now, now + _HEADERS_S)
+            unsigned = [
+                (c.opened, s) for s, c in self._open.items() if c.device is None and not c.busy
+            ]
+            mine = [(opened, s) for opened, s in unsigned if self._open[s].address == address]
+            for crowd, cap in ((mine, self.per_address), (unsigned, self.waiting)):
+                for _, old in sorted(crowd, key=lambda pair: pair[0])[: max(0, len(crowd) - cap)]:
+                    if old in self._open and old is not sock:
+                        self._close(old)
+                        self.pushed_out += 1
+            return True
+
+    def expect(self, sock: socket.socket, seconds: float) -> None:
+        """The connection must be done with what it is sending within `seconds` from now."""
+        with self._lock:
+            if sock in self._open:
+                self._open[sock].deadline = time.monotonic() + seconds
+                self._open[sock].busy = False
+
+    def answering(self, sock: socket.socket) -> None:
+        """Its request is read: no deadline, and not pushed out, while the daemon answers."""
+        with self._lock:
+            if sock in self._open:
+                self._open[sock].deadline = math.inf
+                self._open[sock].busy = True
+
+    def sign(self, sock: socket.socket, device: str) -> bool:
+        """Mark the connection as the device's; False if the device has enough open already."""
+        with self._lock:
+            connection = self._open.get(sock)
+            if connection is None or connection.device == device:
+                return connection is not None
+            if sum(c.device == device for c in self._open.values()) >= self.per_device:
+                return False
+            connection.device = device
+            return True
+
+    def forget(self, sock: socket.socket) -> None:
+        """The connection's thread has ended."""
+        with self._lock:
+            self._open.pop(sock, None)
+            self._threads.discard(sock)
+
+    def reap(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for sock in [s for s, c in self._open.items() if c.deadline < now]:
+                self._close(sock)
+
+    def count(self) -> dict:
+        with self._lock:
+            signed = sum(c.device is not None for c in self._open.values())
+            addresses = Counter(c.address for c in self._open.values())
+            return {
+                "open": len(self._open),
+                "signed": signed,
+                "pushed_out": self.pushed_out,
+                "refused": self.refused,
+                "from": dict(addresses.most_common(5)),
+            }
+
+    def _close(self, sock: socket.socket) -> None:
+        """Cut the connection; its own thread sees the end and cleans up."""
+        self._open.pop(sock, None)
+        try:
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)  # under TLS too, beneath the TLS layer
+        except OSError:
+            pass
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # a burst of connections waits in the kernel, not refused
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, address, handler, connections: _Connections, store: Store):
+        self.connections = connections
+        self.store = store
+        super().__init__(address, handler)
+
+    def process_request(self, request, client_address) -> None:
+        if self.connections.admit(request, client_address[0]):
+            super().process_request(request, client_address)
+        else:
+            self.shutdown_request(request)
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.connections.forget(request)
+            self.store.close()  # the thread's own database connection, opened if it needed one
+
+
+class _Metered:
+    """A connection's reader that allows the request line and headers only so many bytes."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.budget: int | None = None
+
+    def readline(self, limit: int = -1) -> bytes:
+        if self.budget is None:
+            return self.raw.readline(limit)
+        limit = self.budget + 1 if limit < 0 else min(limit, self.budget + 1)
+        line = self.raw.readline(limit)
+        self.budget -= len(line)
+        if self.budget < 0:
+            raise ConnectionAbortedError("the request's headers are too long")
+        return line
+
+    def read(self, size: int = -1) -> bytes:
+        return self.raw.read(size)
+
+    def close(self) -> None:
+        self.raw.close()
 
 
 def _query_float(query: dict, name: str) -> float:
+    """The parameter as a finite number, or nan."""
     values = query.get(name)
     try:
-        return float(values[0]) if values else float("nan")
+        value = float(values[0]) if values else math.nan
     except ValueError:
-        return float("nan")
+        return math.nan
+    return value if math.isfinite(value) else math.nan
+
+
+def _query_time(query: dict, name: str, says: str) -> float:
+    """A time parameter: seconds since the epoch, not before 2000 and not a day ahead."""
+    value = _query_float(query, name)
+    if not _EARLIEST <= value <= time.time() + 86400:
+        raise RequestRejected(400, f"{name}: expected {says}, in seconds since the epoch")
+    return value
 
 
 def _opus(query: dict, body: bytes) -> np.ndarray:
@@ -198,9 +390,10 @@ class WearableListener:
         self.status = status
         self.rate_limit = _RateLimit(settings.requests_per_second)
         self.max_body = int(settings.max_body_mb * 1024 * 1024)
+        self.connections = _Connections()
         self.error: str | None = None
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: _Server | None = None
+        self._stopped = threading.Event()
 
     @property
     def url(self) -> str | None:
@@ -213,7 +406,9 @@ class WearableListener:
         """Listen; a port already taken is reported in `error`, and capture goes on."""
         handler = type("Handler", (_Handler,), {"listener": self})
         try:
-            server = ThreadingHTTPServer((self.settings.host, self.settings.port), handler)
+            server = _Server(
+                (self.settings.host, self.settings.port), handler, self.connections, self.store
+            )
         except OSError as exc:
             where = f"{self.settings.host}:{self.settings.port}"
             self.error = f"wearables cannot connect: {where}: {exc.strerror}"
@@ -227,41 +422,51 @@ class WearableListener:
             server.socket = context.wrap_socket(
                 server.socket, server_side=True, do_handshake_on_connect=False
             )
-        server.daemon_threads = True
-        server.handle_error = lambda request, address: log.info(
-            "a connection from %s failed: %s", address[0], sys.exc_info()[1]
+        server.handle_error = lambda request, address: log.debug(
+            "a connection from %s ended: %s", address[0], sys.exc_info()[1]
         )
         self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, name="earmark-wearables", daemon=True
-        )
-        self._thread.start()
+        self._stopped.clear()
+        threading.Thread(target=server.serve_forever, name="earmark-wearables", daemon=True).start()
+        threading.Thread(target=self._reap, name="earmark-wearable-deadlines", daemon=True).start()
         log.info("wearables connect at %s", self.url)
 
     def stop(self) -> None:
         if self._server is not None:
+            self._stopped.set()
             self._server.shutdown()
             self._server.server_close()
             self._server = None
 
-    # -- requests, once read whole ----------------------------------------------------------
+    def _reap(self) -> None:
+        while not self._stopped.wait(0.25):
+            self.connections.reap()
 
-    def answer(self, method: str, target: str, headers, body: bytes) -> dict:
-        url = urlsplit(target)
-        query = parse_qs(url.query)
-        if method == "POST" and url.path == "/v1/pair":
-            return self._pair(body)
+    # -- requests --------------------------------------------------------------------------
+
+    def authenticate(self, method: str, target: str, headers, body: bytes | None, address: str):
+        """The paired device that signed the request (see `verify_request`). Refusals count
+        against the client's address, signed requests against the device, so a flood of bad
+        signatures from an address a device shares leaves the device its own allowance."""
         try:
             wearable = verify_request(self.store, method, target, headers, body)
         except Unauthorized as exc:
+            if not self.rate_limit.allow(address):
+                raise RequestRejected(429, "too many refused requests; slow down") from None
             raise RequestRejected(401, str(exc)) from None
+        if not self.rate_limit.allow(wearable.id):
+            raise RequestRejected(429, "too many requests; slow down")
+        return wearable
+
+    def answer(self, method: str, target: str, wearable: PairedWearable, body: bytes) -> dict:
+        """What a signed request asks for, its body read whole."""
+        url = urlsplit(target)
+        query = parse_qs(url.query)
         if method == "GET" and url.path == "/v1/ping":
             return self.status(wearable)
         audio_format = query.get("format", [""])[0]
         if method == "POST" and url.path == "/v1/stream":
-            start = _query_float(query, "start")
-            if start != start:
-                raise RequestRejected(400, "start: expected the time of the first sample")
+            start = _query_time(query, "start", "the time of the first sample")
             if audio_format == "opus":
                 return self.hear(wearable, start, _opus(query, body))
             if audio_format not in ("", "pcm"):
@@ -277,16 +482,16 @@ class WearableListener:
             upload_id = url.path.removeprefix("/v1/uploads/")
             if not 8 <= len(upload_id) <= 64 or not set(upload_id) <= _UPLOAD_ID_CHARS:
                 raise RequestRejected(400, "the upload id must be 8 to 64 letters, digits, - or _")
-            recorded_at = _query_float(query, "recorded_at")
-            if recorded_at != recorded_at:
-                raise RequestRejected(400, "recorded_at: expected when the recording began")
+            recorded_at = _query_time(query, "recorded_at", "when the recording began")
             if audio_format not in ("", "wav", "opus"):
                 raise RequestRejected(415, "format: expected wav or opus")
             samples = _opus(query, body) if audio_format == "opus" else parse_wav(body)
             return self.receive(wearable, upload_id, recorded_at, samples)
         raise RequestRejected(404, f"{method} {url.path}: no such endpoint")
 
-    def _pair(self, body: bytes) -> dict:
+    def pair(self, body: bytes, address: str) -> dict:
+        if not self.rate_limit.allow(address):
+            raise RequestRejected(429, "too many requests; slow down")
         try:
             code = str(json.loads(body)["code"])
         except (ValueError, KeyError, TypeError):
@@ -301,10 +506,20 @@ class WearableListener:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    """One connection: its requests one after another, each within its deadlines."""
+
     listener: WearableListener
     protocol_version = "HTTP/1.1"
-    timeout = 30
+    timeout = _IDLE_S + 15  # per read; the listener's deadlines come first
     server_version = "earmark"
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile = _Metered(self.rfile)
+
+    def handle_one_request(self) -> None:
+        self.rfile.budget = _HEADER_BYTES
+        super().handle_one_request()
 
     def do_GET(self) -> None:
         self._serve()
@@ -316,38 +531,69 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve()
 
     def _serve(self) -> None:
+        self.rfile.budget = None
+        connections, address = self.listener.connections, self.client_address[0]
         try:
-            if not self.listener.rate_limit.allow(self.client_address[0]):
-                raise RequestRejected(429, "too many requests; slow down")
-            body = self._body()
-            answer = self.listener.answer(self.command, self.path, self.headers, body)
+            length = self._length()
+            if self.command == "POST" and urlsplit(self.path).path == "/v1/pair":
+                answer = self.listener.pair(self._body(length, most=_UNSIGNED_BODY), address)
+                self.close_connection = True
+            else:
+                # A signed digest of the body lets the signature be checked before the body
+                # is read; without one, only a small body is read first.
+                digest_first = HEADER_BODY in self.headers or length > _UNSIGNED_BODY
+                body = None if digest_first else self._body(length, most=_UNSIGNED_BODY)
+                wearable = self.listener.authenticate(
+                    self.command, self.path, self.headers, body, address
+                )
+                if not connections.sign(self.request, wearable.id):
+                    raise RequestRejected(503, "this device has too many connections open")
+                if body is None:
+                    body = self._body(length, most=self.listener.max_body)
+                    if not body_matches(self.headers, body):
+                        raise RequestRejected(400, f"the body is not the one {HEADER_BODY} names")
+                answer = self.listener.answer(self.command, self.path, wearable, body)
             self._reply(answer.pop("status", 200), answer)
         except RequestRejected as exc:
+            self.close_connection = True  # what is left unread of the request is not a request
             self._reply(exc.status, {"error": str(exc)})
         except Exception as exc:  # the daemon goes on; the device retries later
             log.exception("a wearable request failed")
+            self.close_connection = True
             self._reply(500, {"error": f"the daemon could not take this request ({exc})"})
+        if not self.close_connection:
+            connections.expect(self.request, _IDLE_S)
 
-    def _body(self) -> bytes:
+    def _length(self) -> int:
         length = self.headers.get("Content-Length")
         if length is None:
             if self.command == "GET":
-                return b""
+                return 0
             raise RequestRejected(411, "a Content-Length header is required")
-        if not length.isdigit():
+        if not length.isdigit() or len(length) > 12:
             raise RequestRejected(400, "Content-Length: expected a number of bytes")
         if int(length) > self.listener.max_body:
-            self.close_connection = True
             raise RequestRejected(
                 413, f"the body is {int(length)} bytes; at most {self.listener.max_body} allowed"
             )
+        return int(length)
+
+    def _body(self, length: int, *, most: int) -> bytes:
+        """The body, read within its deadline; then the request is being answered."""
+        if length > most:
+            raise RequestRejected(
+                413,
+                f"the body is {length} bytes; a body over {most} bytes needs the signed "
+                f"{HEADER_BODY} header",
+            )
+        self.listener.connections.expect(self.request, _BODY_S + length / _BODY_RATE)
         try:
-            body = self.rfile.read(int(length))
-        except OSError:  # the device stopped sending mid-body
+            body = self.rfile.read(length) if length else b""
+        except OSError:  # the device stopped sending mid-body, or was too slow
             body = b""
-        if len(body) < int(length):
-            self.close_connection = True
+        if len(body) < length:
             raise RequestRejected(400, f"the body is truncated: {len(body)} of {length} bytes")
+        self.listener.connections.answering(self.request)
         return body
 
     def _reply(self, status: int, payload: dict) -> None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import http.client
 import io
 import json
+import os
+import resource
 import socket
 import sqlite3
 import subprocess
+import threading
 import time
 import uuid
 import wave
@@ -423,4 +426,180 @@ def test_the_listener_speaks_tls_with_the_users_certificate(
     connection.close()
     with pytest.raises(Unreachable):  # plain HTTP gets nothing from a TLS listener
         Connection(f"http://127.0.0.1:{port}").request("GET", "/v1/ping", b"")
+    assert daemon.stop() == 0
+
+
+# -- under attack ----------------------------------------------------------------------------------
+
+
+class Attack:
+    """Hostile peers on loopback, each on its own threads until `stop` is set: connections that
+    send a request's first bytes and then one byte a second; 64 MB uploads without credentials;
+    requests with forged signatures. Counts what the listener answered."""
+
+    def __init__(self, server: str, device_id: str):
+        self.host, port = server.removeprefix("http://").split(":")
+        self.port = int(port)
+        self.device_id = device_id
+        self.stop = threading.Event()
+        self.opened = 0
+        self.uploads: list[int | str] = []
+        self.forged: list[int] = []
+        self.threads = [
+            threading.Thread(target=self._slow, daemon=True),
+            *[threading.Thread(target=self._upload, daemon=True) for _ in range(20)],
+            *[threading.Thread(target=self._forge, daemon=True) for _ in range(3)],
+        ]
+
+    def __enter__(self) -> Attack:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=60)
+
+    def _connect(self, n: int = 0) -> socket.socket:
+        return socket.create_connection(
+            (self.host, self.port),
+            timeout=10,
+            source_address=(f"127.0.{n // 250}.{2 + n % 250}", 0),
+        )
+
+    def _slow(self) -> None:
+        """2,000 connections kept open, each sending a byte a second; one pushed out is replaced."""
+        slow: dict[int, socket.socket] = {}
+        while not self.stop.is_set():
+            for n in range(2000):
+                sock = slow.get(n)
+                try:
+                    if sock is None:
+                        sock = slow[n] = self._connect(n % 20)
+                        sock.setblocking(False)
+                        self.opened += 1
+                        sock.send(b"PUT /v1/uploads/")
+                    else:
+                        sock.send(b"a")
+                except OSError:
+                    if sock is not None:
+                        sock.close()
+                    slow.pop(n, None)
+            self.stop.wait(1.0)
+        for sock in slow.values():
+            sock.close()
+
+    def _upload(self) -> None:
+        """Ten 64 MB uploads with no credentials, each pushed as fast as the listener takes it."""
+        chunk = b"\0" * (1 << 20)
+        for _ in range(10):
+            if self.stop.is_set():
+                return
+            target = f"/v1/uploads/{uuid.uuid4().hex}?recorded_at={time.time():.3f}"
+            try:
+                with self._connect(100) as sock:
+                    sock.sendall(
+                        f"PUT {target} HTTP/1.1\r\nContent-Length: {64 << 20}\r\n\r\n".encode()
+                    )
+                    try:
+                        for _ in range(64):
+                            sock.sendall(chunk)
+                    except OSError:
+                        pass  # the listener closed it: what it does with a request it refused
+                    reply = sock.makefile("rb").readline()
+                self.uploads.append(int(reply.split()[1]) if reply else "closed")
+            except OSError as exc:
+                self.uploads.append(type(exc).__name__)
+
+    def _forge(self) -> None:
+        """Requests in the paired device's name, signed with a wrong key, as fast as answered."""
+        while not self.stop.is_set():
+            target = f"/v1/stream?start={time.time():.3f}&rate=16000&channels=1"
+            body = b"\0\0" * 1600
+            headers = sign_request(self.device_id, uuid.uuid4().bytes * 2, "POST", target, body)
+            try:
+                conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
+                conn.request("POST", target, body=body, headers=headers)
+                self.forged.append(conn.getresponse().status)
+                conn.close()
+            except (OSError, http.client.HTTPException):
+                self.forged.append(0)
+
+
+def memory_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def test_under_attack_the_microphone_and_a_paired_wearable_lose_nothing(
+    pulse, daemon_factory, wearable_client, speak, earmark_home
+):
+    """2,000 slow connections, 200 unauthenticated 64 MB uploads and a flood of forged
+    signatures, while speech plays into the microphone and a paired wearable streams: every
+    sentence is transcribed, the wearable goes on streaming, and the daemon, held to 1,024 file
+    descriptors, stays within a bound of memory."""
+    env = pulse.env
+    port = free_port()
+    (earmark_home / "config").mkdir(parents=True, exist_ok=True)
+    (earmark_home / "config" / "wearable.yaml").write_text(f"listen: 127.0.0.1:{port}\n")
+    server = f"http://127.0.0.1:{port}"
+    daemon = daemon_factory()
+    daemon.wait_recording()
+    resource.prlimit(daemon.proc.pid, resource.RLIMIT_NOFILE, (1024, 1024))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))  # the attacker's
+    unplug = pulse.plug("earmark_pendant")
+    try:
+        wearable_client(server, "--code", pairing_code(env), microphone="earmark_pendant.monitor")
+        status = daemon.wait_for(
+            lambda s: any(x["state"] == "listening" for x in s["wearables"]["streams"]),
+            what="the wearable's stream",
+        )
+        device_id = earmark_json("devices", env=env)["paired"][0]["id"]
+        microphone = [
+            "The quarterly budget review moves to next Tuesday.",
+            "Please bring the revised forecast to the meeting.",
+            "The concert starts at eight.",
+        ]
+        pendant = ["Who will pay for the new computers?", "Robert will send the slides by Friday."]
+        before = memory_kb(daemon.proc.pid)
+        fds_before = len(os.listdir(f"/proc/{daemon.proc.pid}/fd"))
+        peak, descriptors = before, 0
+        with Attack(server, device_id) as attack:
+            time.sleep(5)  # the attack in full swing first
+            for i, sentence in enumerate(microphone):
+                pulse.play(speak(sentence))
+                if i < len(pendant):
+                    pulse.play(speak(pendant[i]), sink="earmark_pendant")
+                peak = max(peak, memory_kb(daemon.proc.pid))
+                descriptors = max(descriptors, len(os.listdir(f"/proc/{daemon.proc.pid}/fd")))
+                time.sleep(2)
+            time.sleep(3)
+            status = daemon.status()
+        assert attack.opened >= 2000 and len(attack.uploads) == 200
+        assert not any(isinstance(s, int) and s < 400 for s in attack.uploads)
+        assert attack.forged and set(attack.forged) <= {401, 429, 0}
+        assert status["state"] == "recording" and status["error"] is None
+        assert any(x["state"] == "listening" for x in status["wearables"]["streams"])
+        assert status["wearables"]["connections"]["pushed_out"] > 1000  # the status tells
+        for word in ("quarterly", "forecast", "concert"):
+            assert wait_for_hits(word, 1, env=env, timeout=120)[0]["source"] == "microphone"
+        for word in ("computers", "slides"):
+            assert wait_for_hits(word, 1, env=env, timeout=120)[0]["source"] == "pendant"
+        # ... and the wearable streams on once the attack is over
+        pulse.play(speak("The train leaves from platform nine."), sink="earmark_pendant")
+        assert wait_for_hits("platform", 1, env=env, timeout=120)[0]["source"] == "pendant"
+    finally:
+        unplug()
+    print(
+        f"\nattack: daemon memory {before / 1024:.0f} MB before, peak {peak / 1024:.0f} MB; "
+        f"{fds_before} descriptors before, {descriptors} at most; "
+        f"{attack.opened} slow connections opened; "
+        f"uploads answered {sorted(set(map(str, attack.uploads)))}; {len(attack.forged)} forged"
+    )
+    assert peak - before < 150 * 1024  # MB: see the bound in docs/wearable-protocol.md
+    assert descriptors - fds_before <= 2 * 32 + 16  # those nobody signed, the device's, a few more
     assert daemon.stop() == 0

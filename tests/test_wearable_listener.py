@@ -1,0 +1,259 @@
+"""The wearable listener against hostile peers: a real listener on loopback, a real store.
+
+What the daemon does with the audio is not the point here, so `hear` and `receive` only count
+what reaches them; the daemon as a whole under the same attacks is in test_wearable_attack.py.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+
+import numpy as np
+import pytest
+
+from daemon import wearable_listener
+from daemon.opus import encode_opus
+from daemon.store import Store
+from daemon.wearable_auth import PairingCodes, pair_device, sign_request
+from daemon.wearable_listener import ListenerSettings, WearableListener, _RateLimit
+
+
+class Served:
+    """A listener on a free loopback port, and what reached the pipeline through it."""
+
+    def __init__(self, store: Store, **settings):
+        self.heard: list[tuple[float, int]] = []
+        self.received: list[str] = []
+        self.listener = WearableListener(
+            ListenerSettings(port=0, **settings),
+            store=store,
+            pairing=PairingCodes(),
+            hear=lambda w, start, samples: self.heard.append((start, len(samples))) or {},
+            receive=lambda w, upload, at, samples: self.received.append(upload) or {"status": 201},
+            status=lambda w: {"name": w.name},
+        )
+        self.listener.start()
+        self.port = int(self.listener.url.rsplit(":", 1)[1])
+        self.device_id, self.secret = pair_device(store, "pendant", None)
+
+    def send(self, method: str, target: str, body: bytes = b"", headers=None, *, sign=True):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        signed = sign_request(self.device_id, self.secret, method, target, body) if sign else {}
+        conn.request(method, target, body=body, headers={**signed, **(headers or {})})
+        response = conn.getresponse()
+        answer = json.loads(response.read() or b"{}")
+        conn.close()
+        return response.status, answer
+
+    def raw(self, address: str = "127.0.0.1") -> socket.socket:
+        return socket.create_connection(
+            ("127.0.0.1", self.port), timeout=10, source_address=(address, 0)
+        )
+
+
+@pytest.fixture
+def served(tmp_path):
+    store = Store(tmp_path / "earmark.db")
+    started: list[Served] = []
+
+    def start(**settings) -> Served:
+        started.append(Served(store, **settings))
+        return started[-1]
+
+    yield start
+    for s in started:
+        s.listener.stop()
+    store.close()
+
+
+def answers(sock: socket.socket) -> list[int]:
+    """The statuses of every answer on the connection until the listener closes it."""
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return [int(line.split()[1]) for line in data.split(b"\r\n") if line.startswith(b"HTTP/1.1 ")]
+
+
+def open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_slow_connections_cannot_crowd_out_a_paired_device(served):
+    s = served()
+    before = open_descriptors()
+    crowd = []
+    for n in range(400):  # from ten addresses, each sends half a request line and then nothing
+        sock = s.raw(f"127.0.0.{2 + n % 10}")
+        sock.sendall(b"GET /v1/ping HT")
+        crowd.append(sock)
+    for _ in range(200):  # and from the device's own address
+        sock = s.raw()
+        sock.sendall(b"GET /v1/ping HT")
+        crowd.append(sock)
+    time.sleep(0.5)
+    held = s.listener.connections.count()
+    assert held["open"] <= 32 and held["pushed_out"] >= 568
+    assert held["from"]["127.0.0.1"] <= 8  # per address
+    # the listener's own side of the crowd: at most its cap of sockets (ours are 400 more)
+    assert open_descriptors() - before <= 600 + 32 + 4
+    started = time.monotonic()
+    assert s.send("GET", "/v1/ping") == (200, {"name": "pendant"})
+    assert time.monotonic() - started < 2
+    chunk = np.zeros(16000, dtype=np.int16).tobytes()
+    assert (
+        s.send("POST", f"/v1/stream?start={time.time():.3f}&rate=16000&channels=1", chunk)[0] == 200
+    )
+    assert len(s.heard) == 1
+    for sock in crowd:
+        sock.close()
+
+
+def test_a_connection_that_stalls_is_closed_at_its_deadline(served, monkeypatch):
+    monkeypatch.setattr(wearable_listener, "_HEADERS_S", 1.0)
+    monkeypatch.setattr(wearable_listener, "_BODY_S", 1.0)
+    s = served()
+    trickle = s.raw()
+    started = time.monotonic()
+    trickle.sendall(b"GET /v1/ping HTTP/1.1\r\n")
+    while time.monotonic() - started < 5:  # a byte every 0.2 s: every read is in time
+        try:
+            trickle.sendall(b"X")
+        except OSError:
+            break
+        time.sleep(0.2)
+    assert trickle.recv(100) == b""  # closed by the listener, not by us
+    assert time.monotonic() - started < 3
+
+    body = b"\x00" * 300_000  # promised, signed, then sent too slowly
+    target = f"/v1/stream?start={time.time():.3f}&rate=16000&channels=1"
+    head = "".join(
+        f"{k}: {v}\r\n"
+        for k, v in sign_request(s.device_id, s.secret, "POST", target, body).items()
+    )
+    slow = s.raw()
+    slow.sendall(f"POST {target} HTTP/1.1\r\nContent-Length: {len(body)}\r\n{head}\r\n".encode())
+    started = time.monotonic()
+    slow.sendall(body[:1000])
+    assert answers(slow) in ([400], [])  # cut off: refused as truncated, or simply closed
+    assert 1 <= time.monotonic() - started < 6
+    assert s.heard == []
+
+
+def test_an_unsigned_request_is_answered_before_its_body_and_closed(served):
+    s = served(max_body_mb=64)
+    target = f"/v1/uploads/{uuid.uuid4().hex}?recorded_at={time.time():.3f}"
+    # 64 MB promised, with a digest but a wrong signature: refused from the headers alone
+    forged = sign_request(s.device_id, b"\x00" * 32, "PUT", target, b"")
+    head = "".join(f"{k}: {v}\r\n" for k, v in forged.items())
+    sock = s.raw()
+    sock.sendall(f"PUT {target} HTTP/1.1\r\nContent-Length: {64 << 20}\r\n{head}\r\n".encode())
+    assert answers(sock) == [401]  # answered without a byte of the body, and closed
+    # without a signed digest, a body over 64 KiB is not read at all
+    sock = s.raw()
+    sock.sendall(f"PUT {target} HTTP/1.1\r\nContent-Length: {1 << 20}\r\n\r\n".encode())
+    assert answers(sock) == [401]
+    # an error answer closes the connection: what follows is never read as a request
+    ping = sign_request(s.device_id, s.secret, "GET", "/v1/ping", b"")
+    smuggled = "".join(f"{k}: {v}\r\n" for k, v in ping.items())
+    sock = s.raw()
+    sock.sendall(f"PUT {target} HTTP/1.1\r\n\r\nGET /v1/ping HTTP/1.1\r\n{smuggled}\r\n".encode())
+    assert answers(sock) == [411]
+    assert s.received == []
+
+
+def test_headers_beyond_their_budget_end_the_connection(served):
+    s = served()
+    sock = s.raw()
+    sock.sendall(b"GET /v1/ping HTTP/1.1\r\n" + b"X-Padding: " + b"a" * 60_000 + b"\r\n" * 2)
+    assert answers(sock) == []  # cut off, not read on to the end and answered
+    assert s.send("GET", "/v1/ping")[0] == 200
+
+
+def test_a_flood_of_bad_signatures_leaves_the_device_its_own_allowance(served):
+    s = served(requests_per_second=20)
+    statuses = [s.send("GET", "/v1/ping", sign=False)[0] for _ in range(80)]
+    assert statuses[0] == 401 and statuses.count(429) > 30  # refusals are rate-limited
+    assert s.send("GET", "/v1/ping")[0] == 200  # ... but the device, from the same address, is not
+    pings = [s.send("GET", "/v1/ping")[0] for _ in range(80)]
+    assert 429 in pings  # a device has its own limit
+
+
+@pytest.mark.parametrize(
+    ("target", "headers", "status", "says"),
+    [
+        ("/v1/stream?start=nan&rate=16000&channels=1", {}, 400, "start"),
+        ("/v1/stream?start=inf&rate=16000&channels=1", {}, 400, "start"),
+        ("/v1/stream?start=1e300&rate=16000&channels=1", {}, 400, "start"),
+        ("/v1/uploads/abcdefgh12?recorded_at=inf", {}, 400, "recorded_at"),
+        ("/v1/uploads/abcdefgh12?recorded_at=-5", {}, 400, "recorded_at"),
+        ("/v1/ping", {"X-Earmark-Time": "nan"}, 401, "X-Earmark-Time"),
+        ("/v1/ping", {"X-Earmark-Signature": "é" * 64}, 401, "signature"),
+    ],
+)
+def test_non_finite_or_absurd_numbers_are_refused(served, target, headers, status, says):
+    s = served()
+    method = "GET" if target == "/v1/ping" else ("PUT" if "uploads" in target else "POST")
+    body = b"" if method == "GET" else np.zeros(1600, dtype=np.int16).tobytes()
+    signed = sign_request(s.device_id, s.secret, method, target, body)
+    if "X-Earmark-Time" in headers:  # signed with the absurd time itself
+        signed = sign_request(s.device_id, s.secret, method, target, body, now=float("nan"))
+    got = s.send(method, target, body, {**signed, **headers}, sign=False)
+    assert got[0] == status and says in got[1]["error"]
+    assert s.heard == [] and s.received == []
+
+
+def test_an_opus_stream_longer_than_promised_is_refused_without_decoding_it_all(served):
+    s = served()
+    long = encode_opus(np.zeros(16000 * 120, dtype=np.int16))  # two minutes in 15 kB
+    target = f"/v1/stream?start={time.time():.3f}&format=opus&samples=1600"
+    status, answer = s.send("POST", target, long)
+    assert status == 400 and "more than the 1600 samples promised" in answer["error"]
+    assert s.heard == []
+
+
+def test_the_rate_limit_table_forgets_idle_addresses():
+    limit = _RateLimit(20.0)
+    for n in range(3 * wearable_listener._RATE_TABLE):
+        limit.allow(f"10.0.{n // 256}.{n % 256}")
+    assert len(limit._buckets) <= wearable_listener._RATE_TABLE
+    assert limit.allow("10.0.0.1")  # forgotten means a full bucket again, never a refusal
+
+
+def test_a_device_may_hold_only_a_few_connections(served):
+    s = served()
+    holders = []
+    for _ in range(6):  # a ping on each, then each is kept alive
+        conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
+        conn.request(
+            "GET", "/v1/ping", headers=sign_request(s.device_id, s.secret, "GET", "/v1/ping", b"")
+        )
+        response = conn.getresponse()
+        response.read()
+        holders.append((conn, response.status))
+    assert [status for _, status in holders] == [200] * 4 + [503] * 2
+    for conn, _ in holders:
+        conn.close()
+
+
+def test_many_threads_pairing_at_once_get_one_device_each(served):
+    s = served()
+    codes = [s.listener.pairing.issue(f"pendant-{n}", None) for n in range(4)]
+    results: list[int] = []
+
+    def pair(code: str) -> None:
+        results.append(
+            s.send("POST", "/v1/pair", json.dumps({"code": code}).encode(), sign=False)[0]
+        )
+
+    threads = [threading.Thread(target=pair, args=(c,)) for c in codes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [200] * 4
