@@ -551,11 +551,14 @@ def cmd_pair(args) -> int:
     import segno
 
     minutes = round((answer["expires"] - time.time()) / 60)
+    pin = answer.get("fingerprint")
     print(f"Pairing code for {answer['name']!r}: {code} (valid {minutes} minutes, once)")
-    print(f"On the device:  earmark wearable --server {answer['url']} --code {code}")
-    segno.make(f"earmark-pair:{answer['url']}?code={answer['code']}", micro=False).terminal(
-        compact=True
+    print(
+        f"On the device:  earmark wearable --server {answer['url']} --code {code}"
+        + (f" --fingerprint {pin}" if pin else "")
     )
+    uri = f"earmark-pair:{answer['url']}?code={answer['code']}" + (f"&fp={pin}" if pin else "")
+    segno.make(uri, micro=False).terminal(compact=True)
     return 0
 
 
@@ -619,13 +622,26 @@ def cmd_wearable(args) -> int:
     import threading
 
     from daemon.sources.microphone import Microphone
-    from daemon.wearable_client import Credentials, OfflineBuffer, WearableClient, pair
+    from daemon.wearable_client import (
+        Credentials,
+        OfflineBuffer,
+        WearableClient,
+        normal_fingerprint,
+        pair,
+    )
 
     paths = _paths()
     _setup_logging(args.debug)
     credentials_path = paths.config_dir / "wearable-client.json"
     if args.code:
-        name = pair(args.server, args.code, credentials_path, cafile=args.cafile)
+        name = pair(
+            args.server,
+            args.code,
+            credentials_path,
+            cafile=args.cafile,
+            fingerprint=normal_fingerprint(args.fingerprint) if args.fingerprint else None,
+            insecure=args.insecure,
+        )
         print(f"earmark: paired with {args.server} as {name!r}", flush=True)
     credentials = Credentials.load(credentials_path)
     if credentials is None or credentials.server.rstrip("/") != args.server.rstrip("/"):
@@ -791,6 +807,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--code", metavar="CODE", help="pair first with the code `earmark pair` shows")
     p.add_argument("--device", metavar="NAME", help="input device: a name substring or index")
     p.add_argument("--cafile", metavar="PEM", help="trust this certificate (a TLS daemon's own)")
+    p.add_argument(
+        "--fingerprint", metavar="SHA256", help="pair only with a daemon showing this certificate"
+    )
+    p.add_argument("--insecure", action="store_true", help="pair over plain HTTP beyond loopback")
     p.add_argument("--opus", action="store_true", help="send Opus: about a ninth of the bytes")
 
     p = add("profile", cmd_profile, "list, show, check or use profiles", json_flag=True)

@@ -125,15 +125,17 @@ def _wearables(paths: Paths) -> list[Check]:
     except EarmarkError as exc:
         return [Check("wearables", FAIL, str(exc))]
     where = settings.url
-    if settings.host not in ("127.0.0.1", "::1", "localhost") and not settings.certificate:
+    if not settings.tls and not settings.loopback:
         return [
             Check(
                 "wearables",
                 WARN,
-                f"{where}: reachable from the network without TLS (audio travels in the clear); "
-                "set certificate and key in config/wearable.yaml",
+                f"{where}: reachable from the network without TLS (insecure: true): a device's "
+                "secret and its audio travel in the clear",
             )
         ]
+    if settings.tls and not settings.certificate:
+        where += " (TLS with Earmark's own certificate; devices pin it when they pair)"
     return [Check("wearables", OK, f"wearables connect at {where}")]
 
 

@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING
 
 from daemon import control
 from daemon.activation import rule_holds
+from daemon.damaged import DamagedFiles
 from daemon.errors import DaemonAlreadyRunning, EarmarkError
 from daemon.export import export_period
 from daemon.forgetting import Forgetter
 from daemon.ledger import CaptureLedger
+from daemon.listener_certificate import listener_certificate
 from daemon.paths import Paths
 from daemon.pipeline import CaptureStage, TranscribeStage
 from daemon.profiles import (
@@ -211,6 +213,9 @@ class Daemon:
                 "time": time.time(),
                 "state": self.state(),
             },
+            own_certificate=lambda: listener_certificate(
+                self.paths.data_dir / "listener-tls", DamagedFiles(self.paths.data_dir / "damaged")
+            ),
         )
         self.control = control.ControlServer(
             self.paths.control_socket,
@@ -348,6 +353,7 @@ class Daemon:
             "code": self.pairing.issue(name, profile),
             "expires": time.time() + CODE_LIFETIME_S,
             "url": self.listener.url,
+            "fingerprint": self.listener.fingerprint,
             "name": name,
         }
 

@@ -10,8 +10,10 @@ the daemon stores it once. A recording the daemon refuses as bad is moved aside,
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import io
+import ipaddress
 import json
 import logging
 import os
@@ -65,13 +67,20 @@ class Credentials:
     device_id: str
     secret: bytes
     name: str
+    fingerprint: str | None = None  # the daemon's certificate, pinned at pairing
 
     @classmethod
     def load(cls, path: Path) -> Credentials | None:
         if not path.exists():
             return None
         data = json.loads(path.read_text(encoding="utf-8"))
-        return cls(data["server"], data["device_id"], bytes.fromhex(data["secret"]), data["name"])
+        return cls(
+            data["server"],
+            data["device_id"],
+            bytes.fromhex(data["secret"]),
+            data["name"],
+            data.get("fingerprint"),
+        )
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -80,19 +89,47 @@ class Credentials:
             "device_id": self.device_id,
             "secret": self.secret.hex(),
             "name": self.name,
+            "fingerprint": self.fingerprint,
         }
         write_private(path, json.dumps(data, indent=2) + "\n")
 
 
-class Connection:
-    """One keep-alive HTTP(S) connection to the daemon, reopened after any failure."""
+class NotTheDaemon(Unreachable):
+    """The server showed a certificate other than the one pinned: nothing was sent to it, and
+    a wearable keeps its audio as it does while the daemon is away."""
 
-    def __init__(self, server: str, *, cafile: str | None = None):
+
+def normal_fingerprint(text: str) -> str:
+    """A SHA-256 fingerprint as `earmark pair` prints it (hex, colons and case allowed)."""
+    digits = text.replace(":", "").strip().lower()
+    if len(digits) != 64 or not all(c in "0123456789abcdef" for c in digits):
+        raise EarmarkError(
+            f"--fingerprint {text!r}: expected the 64 hex digits `earmark pair` shows"
+        )
+    return digits
+
+
+class Connection:
+    """One keep-alive HTTP(S) connection to the daemon, reopened after any failure. With a
+    fingerprint, the daemon must show exactly that certificate (checked before anything is
+    sent); otherwise an https daemon's certificate is verified against `cafile` or the system's
+    authorities."""
+
+    def __init__(self, server: str, *, cafile: str | None = None, fingerprint: str | None = None):
         url = urlsplit(server)
         if url.scheme not in ("http", "https") or not url.hostname:
             raise EarmarkError(f"--server {server!r}: expected http://HOST:PORT or https://…")
+        if fingerprint and url.scheme != "https":
+            raise EarmarkError(f"--server {server!r}: a fingerprint is for an https:// daemon")
         self.url = url
-        self.context = ssl.create_default_context(cafile=cafile) if url.scheme == "https" else None
+        self.fingerprint = fingerprint
+        self.context = None
+        if url.scheme == "https" and fingerprint:
+            self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            self.context.check_hostname = False  # the pin says who it is, not a name
+            self.context.verify_mode = ssl.CERT_NONE
+        elif url.scheme == "https":
+            self.context = ssl.create_default_context(cafile=cafile)
         self._conn: http.client.HTTPConnection | None = None
 
     def request(
@@ -108,6 +145,9 @@ class Connection:
             else:
                 self._conn = http.client.HTTPConnection(self.url.hostname, port, timeout=_TIMEOUT_S)
         try:
+            if self.fingerprint and self._conn.sock is None:
+                self._conn.connect()
+                self._check_pin()
             self._conn.request(method, target, body=body, headers=headers or {})
             response = self._conn.getresponse()
             payload = response.read()
@@ -129,10 +169,37 @@ class Connection:
             self._conn.close()
             self._conn = None
 
+    def _check_pin(self) -> None:
+        shown = self._conn.sock.getpeercert(binary_form=True) or b""
+        if hashlib.sha256(shown).hexdigest() != self.fingerprint:
+            self.close()
+            raise NotTheDaemon(
+                f"{self.url.netloc} showed a certificate other than the one this device was "
+                "paired with; nothing was sent (someone may be in between, or the daemon's "
+                "certificate was made anew: pair again)"
+            )
 
-def pair(server: str, code: str, credentials_path: Path, *, cafile: str | None = None) -> str:
-    """Trade a pairing code for credentials and keep them (0600); returns the device's name."""
-    connection = Connection(server, cafile=cafile)
+
+def pair(
+    server: str,
+    code: str,
+    credentials_path: Path,
+    *,
+    cafile: str | None = None,
+    fingerprint: str | None = None,
+    insecure: bool = False,
+) -> str:
+    """Trade a pairing code for credentials and keep them (0600); returns the device's name.
+    Over plain HTTP beyond loopback the secret would travel in the clear: that needs
+    `insecure`."""
+    host = urlsplit(server).hostname or ""
+    if urlsplit(server).scheme == "http" and not insecure and not _loopback(host):
+        raise EarmarkError(
+            f"pairing over plain HTTP with {host} would send this device's secret in the clear; "
+            "use the https:// address and --fingerprint that `earmark pair` shows (or --insecure "
+            "on a network you trust)"
+        )
+    connection = Connection(server, cafile=cafile, fingerprint=fingerprint)
     try:
         answer = connection.request(
             "POST",
@@ -146,10 +213,17 @@ def pair(server: str, code: str, credentials_path: Path, *, cafile: str | None =
         raise EarmarkError(f"pairing refused: {exc}") from None
     finally:
         connection.close()
-    Credentials(server, answer["device_id"], bytes.fromhex(answer["secret"]), answer["name"]).save(
-        credentials_path
-    )
+    Credentials(
+        server, answer["device_id"], bytes.fromhex(answer["secret"]), answer["name"], fingerprint
+    ).save(credentials_path)
     return answer["name"]
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class OfflineBuffer:
@@ -240,8 +314,9 @@ class WearableClient:
         self.credentials = credentials
         self.opus = opus  # send Ogg Opus (about a ninth of the bytes) instead of PCM
         self.buffer = buffer
-        self.live = Connection(credentials.server, cafile=cafile)
-        self.sync = Connection(credentials.server, cafile=cafile)
+        pin = credentials.fingerprint
+        self.live = Connection(credentials.server, cafile=cafile, fingerprint=pin)
+        self.sync = Connection(credentials.server, cafile=cafile, fingerprint=pin)
         self.online = True
         self.streamed_s = 0.0
         self.buffered_s = 0.0

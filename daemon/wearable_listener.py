@@ -17,13 +17,15 @@ Nobody without a device's secret can starve it: connections no device has signed
 all and per address (a new one pushes out the oldest), every connection has deadlines for its
 headers and its body, at most a small body is read before a signature is checked, refusals are
 rate-limited per address and signed requests per device. The listener binds loopback unless the
-user configures an address, and speaks TLS with the user's certificate when one is configured
-(`config/wearable.yaml`).
+user configures an address. Beyond loopback it speaks TLS: with the user's certificate when one
+is configured (`config/wearable.yaml`), otherwise with its own, whose fingerprint devices pin at
+pairing (daemon/listener_certificate.py); plain HTTP there needs `insecure: true`.
 """
 
 from __future__ import annotations
 
 import io
+import ipaddress
 import json
 import logging
 import math
@@ -35,7 +37,7 @@ import time
 import wave
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -44,6 +46,7 @@ import numpy as np
 import yaml
 
 from daemon.errors import EarmarkError
+from daemon.listener_certificate import fingerprint
 from daemon.opus import OpusError, decode_opus
 from daemon.spool import SAMPLE_RATE
 from daemon.store import PairedWearable, Store
@@ -80,11 +83,25 @@ class ListenerSettings:
     key: str = ""
     max_body_mb: float = 64.0
     requests_per_second: float = 20.0
+    insecure: bool = False  # plain HTTP beyond loopback: the device's secret travels in the clear
+
+    @property
+    def loopback(self) -> bool:
+        try:
+            return self.host == "localhost" or ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    @property
+    def tls(self) -> bool:
+        """TLS with the user's certificate, or beyond loopback with the listener's own."""
+        return bool(self.certificate) or not (self.loopback or self.insecure)
 
     @property
     def url(self) -> str:
-        scheme = "https" if self.certificate else "http"
-        return f"{scheme}://{self.host}:{self.port}"
+        host = socket.gethostname() if self.host in ("0.0.0.0", "::", "") else self.host
+        host = f"[{host}]" if ":" in host else host
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
 
 def load_listener_settings(path: Path) -> ListenerSettings:
@@ -109,18 +126,24 @@ def load_listener_settings(path: Path) -> ListenerSettings:
             if not isinstance(value, str) or not Path(value).expanduser().is_file():
                 raise EarmarkError(f"{path}: {key}: expected the path of a PEM file, got {value!r}")
             values[key] = str(Path(value).expanduser())
+        elif key == "insecure":
+            if not isinstance(value, bool):
+                raise EarmarkError(f"{path}: insecure: expected true or false, got {value!r}")
+            values[key] = value
         elif key in ("max_body_mb", "requests_per_second"):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise EarmarkError(f"{path}: {key}: expected a positive number, got {value!r}")
             values[key] = float(value)
         else:
             raise EarmarkError(
-                f"{path}: {key}: unknown key (expected listen, certificate, key, max_body_mb "
-                "or requests_per_second)"
+                f"{path}: {key}: unknown key (expected listen, certificate, key, insecure, "
+                "max_body_mb or requests_per_second)"
             )
     settings = ListenerSettings(**{**defaults.__dict__, **values})
     if bool(settings.certificate) != bool(settings.key):
         raise EarmarkError(f"{path}: certificate and key: expected both, or neither")
+    if settings.insecure and settings.certificate:
+        raise EarmarkError(f"{path}: insecure: true and a certificate: expected one or the other")
     return settings
 
 
@@ -381,8 +404,13 @@ class WearableListener:
         hear: Callable[[PairedWearable, float, np.ndarray], dict],
         receive: Callable[[PairedWearable, str, float, np.ndarray], dict],
         status: Callable[[PairedWearable], dict],
+        own_certificate: Callable[[], tuple[Path, Path]] | None = None,
     ):
+        """`own_certificate` makes or finds the listener's own (certificate, key) for TLS beyond
+        loopback when the user configured none (daemon/listener_certificate.py)."""
         self.settings = settings
+        self.own_certificate = own_certificate
+        self.fingerprint: str | None = None  # of the certificate served, which devices pin
         self.store = store
         self.pairing = pairing
         self.hear = hear
@@ -399,8 +427,7 @@ class WearableListener:
     def url(self) -> str | None:
         if self._server is None:
             return None
-        host, port = self._server.server_address[:2]
-        return f"{'https' if self.settings.certificate else 'http'}://{host}:{port}"
+        return replace(self.settings, port=self._server.server_address[1]).url
 
     def start(self) -> None:
         """Listen; a port already taken is reported in `error`, and capture goes on."""
@@ -414,9 +441,14 @@ class WearableListener:
             self.error = f"wearables cannot connect: {where}: {exc.strerror}"
             log.warning("%s", self.error)
             return
-        if self.settings.certificate:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(self.settings.certificate, self.settings.key)
+        if self.settings.tls:
+            try:
+                context = self._tls()
+            except (OSError, ssl.SSLError, ValueError) as exc:
+                server.server_close()
+                self.error = f"wearables cannot connect: the listener's TLS certificate: {exc}"
+                log.warning("%s", self.error)
+                return
             # The handshake happens on the request's own thread, so a client that connects
             # and stalls holds up no one else.
             server.socket = context.wrap_socket(
@@ -429,7 +461,25 @@ class WearableListener:
         self._stopped.clear()
         threading.Thread(target=server.serve_forever, name="earmark-wearables", daemon=True).start()
         threading.Thread(target=self._reap, name="earmark-wearable-deadlines", daemon=True).start()
+        if not self.settings.tls and not self.settings.loopback:
+            log.warning(
+                "wearables connect at %s without TLS (insecure: true): a device's secret and "
+                "audio travel in the clear",
+                self.url,
+            )
         log.info("wearables connect at %s", self.url)
+
+    def _tls(self) -> ssl.SSLContext:
+        if self.settings.certificate:
+            cert, key = Path(self.settings.certificate), Path(self.settings.key)
+        elif self.own_certificate is not None:
+            cert, key = self.own_certificate()
+        else:
+            raise ValueError("beyond loopback, TLS needs a certificate (certificate: and key:)")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        self.fingerprint = fingerprint(cert)
+        return context
 
     def stop(self) -> None:
         if self._server is not None:

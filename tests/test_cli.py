@@ -167,6 +167,10 @@ def test_doctor_checks_the_wearable_listener(earmark_home):
     config.mkdir(parents=True)
     (config / "wearable.yaml").write_text("listen: 0.0.0.0:8765\n")
     checks = {c["name"]: c for c in earmark_json("doctor")}
+    assert checks["wearables"]["verdict"] == "ok"
+    assert "TLS with Earmark's own certificate" in checks["wearables"]["detail"]
+    (config / "wearable.yaml").write_text("listen: 0.0.0.0:8765\ninsecure: true\n")
+    checks = {c["name"]: c for c in earmark_json("doctor")}
     assert checks["wearables"]["verdict"] == "warning"
     assert "without TLS" in checks["wearables"]["detail"]
     (config / "wearable.yaml").write_text("listen: nowhere\n")

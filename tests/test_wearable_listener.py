@@ -18,16 +18,25 @@ import numpy as np
 import pytest
 
 from daemon import wearable_listener
+from daemon.damaged import DamagedFiles
+from daemon.errors import EarmarkError
+from daemon.listener_certificate import fingerprint, listener_certificate
 from daemon.opus import encode_opus
 from daemon.store import Store
 from daemon.wearable_auth import PairingCodes, pair_device, sign_request
-from daemon.wearable_listener import ListenerSettings, WearableListener, _RateLimit
+from daemon.wearable_client import Connection, Credentials, NotTheDaemon, pair
+from daemon.wearable_listener import (
+    ListenerSettings,
+    WearableListener,
+    _RateLimit,
+    load_listener_settings,
+)
 
 
 class Served:
     """A listener on a free loopback port, and what reached the pipeline through it."""
 
-    def __init__(self, store: Store, **settings):
+    def __init__(self, store: Store, own_certificate=None, **settings):
         self.heard: list[tuple[float, int]] = []
         self.received: list[str] = []
         self.listener = WearableListener(
@@ -37,6 +46,7 @@ class Served:
             hear=lambda w, start, samples: self.heard.append((start, len(samples))) or {},
             receive=lambda w, upload, at, samples: self.received.append(upload) or {"status": 201},
             status=lambda w: {"name": w.name},
+            own_certificate=own_certificate,
         )
         self.listener.start()
         self.port = int(self.listener.url.rsplit(":", 1)[1])
@@ -257,3 +267,75 @@ def test_many_threads_pairing_at_once_get_one_device_each(served):
     for t in threads:
         t.join()
     assert sorted(results) == [200] * 4
+
+
+# -- TLS beyond loopback, pinned at pairing -------------------------------------------------------
+
+
+def test_the_listeners_own_certificate_is_private_kept_and_replaced_when_damaged(tmp_path):
+    damaged = DamagedFiles(tmp_path / "damaged")
+    cert, key = listener_certificate(tmp_path / "tls", damaged)
+    assert {oct(p.stat().st_mode & 0o777) for p in (cert, key)} == {"0o600"}
+    pin = fingerprint(cert)
+    assert listener_certificate(tmp_path / "tls", damaged) == (cert, key)
+    assert fingerprint(cert) == pin  # the same certificate on every start: pins hold
+    cert.write_bytes(os.urandom(300))  # a damaged file: set aside, and a new certificate made
+    listener_certificate(tmp_path / "tls", damaged)
+    assert fingerprint(cert) != pin
+    kept = sorted(p.name for p in (tmp_path / "damaged").iterdir())
+    assert any(n.endswith("certificate.pem") for n in kept) and any(
+        n.endswith(".reason") for n in kept
+    )
+
+
+@pytest.mark.parametrize(
+    ("config", "tls", "says"),
+    [
+        ("listen: 127.0.0.1:8765", False, None),
+        ("listen: 0.0.0.0:8765", True, None),
+        ("listen: 192.168.1.5:8765\ninsecure: true", False, None),
+        ("listen: 0.0.0.0:8765\ninsecure: yes please", None, "insecure: expected true or false"),
+    ],
+)
+def test_beyond_loopback_the_listener_speaks_tls_unless_told_insecure(tmp_path, config, tls, says):
+    path = tmp_path / "wearable.yaml"
+    path.write_text(config + "\n")
+    if says:
+        with pytest.raises(EarmarkError, match=says):
+            load_listener_settings(path)
+        return
+    settings = load_listener_settings(path)
+    assert settings.tls is tls and settings.url.startswith("https://" if tls else "http://")
+
+
+def test_a_device_pins_the_certificate_and_sends_nothing_to_another(served, tmp_path):
+    own = tmp_path / "tls"
+    s = served(
+        own_certificate=lambda: listener_certificate(own, DamagedFiles(tmp_path / "d")),
+        host="0.0.0.0",
+    )
+    server = f"https://127.0.0.1:{s.port}"
+    assert s.listener.url.startswith("https://") and s.listener.fingerprint
+    code = s.listener.pairing.issue("watch", None)
+    other = "ab" * 32  # the certificate someone in between would show
+    with pytest.raises(EarmarkError, match="certificate other than the one"):
+        pair(server, code, tmp_path / "client.json", fingerprint=other)
+    assert not (tmp_path / "client.json").exists()
+    # nothing reached the listener: the code is still good
+    assert (
+        pair(server, code, tmp_path / "client.json", fingerprint=s.listener.fingerprint) == "watch"
+    )
+    credentials = Credentials.load(tmp_path / "client.json")
+    assert credentials.fingerprint == s.listener.fingerprint
+    connection = Connection(server, fingerprint=credentials.fingerprint)
+    headers = sign_request(credentials.device_id, credentials.secret, "GET", "/v1/ping", b"")
+    assert connection.request("GET", "/v1/ping", b"", headers) == {"name": "watch"}
+    connection.close()
+    with pytest.raises(NotTheDaemon):  # ... and later requests are pinned the same way
+        Connection(server, fingerprint=other).request("GET", "/v1/ping", b"", headers)
+
+
+def test_pairing_in_the_clear_beyond_loopback_is_refused_unless_insecure(tmp_path):
+    with pytest.raises(EarmarkError, match="in the clear; use the https"):
+        pair("http://192.0.2.1:8765", "12345678", tmp_path / "client.json")
+    assert not (tmp_path / "client.json").exists()

@@ -429,6 +429,41 @@ def test_the_listener_speaks_tls_with_the_users_certificate(
     assert daemon.stop() == 0
 
 
+def test_beyond_loopback_a_wearable_pairs_and_streams_over_tls_pinned_at_pairing(
+    pulse, daemon_factory, wearable_client, speak, earmark_home
+):
+    port = free_port()
+    (earmark_home / "config").mkdir(parents=True, exist_ok=True)
+    (earmark_home / "config" / "wearable.yaml").write_text(f"listen: 0.0.0.0:{port}\n")
+    daemon = daemon_factory()
+    daemon.wait_recording()
+    answer = earmark_json("pair", "--name", "pendant", env=pulse.env)
+    assert answer["url"].startswith("https://") and len(answer["fingerprint"]) == 64
+    shown = earmark("pair", "--name", "watch", env=pulse.env).stdout
+    assert "--fingerprint " in shown and "https://" in shown  # what to type on the device
+    certificate = earmark_home / "data" / "listener-tls" / "certificate.pem"
+    assert oct(certificate.stat().st_mode & 0o777) == "0o600"
+    unplug = pulse.plug("earmark_pendant")
+    try:
+        wearable_client(
+            f"https://127.0.0.1:{port}",
+            *("--code", answer["code"], "--fingerprint", answer["fingerprint"]),
+            microphone="earmark_pendant.monitor",
+        )
+        daemon.wait_for(
+            lambda s: any(x["state"] == "listening" for x in s["wearables"]["streams"]),
+            what="the wearable's stream",
+        )
+        pulse.play(speak("Robert will send the slides by Friday."), sink="earmark_pendant")
+        assert wait_for_hits("slides", 1, env=pulse.env)[0]["source"] == "pendant"
+    finally:
+        unplug()
+    plain = earmark("wearable", "--server", f"http://127.0.0.1:{port}", env=pulse.env)
+    assert plain.returncode == 1  # not paired with a plain-HTTP address: one sentence
+    assert len(plain.stderr.strip().splitlines()) == 1
+    assert daemon.stop() == 0
+
+
 # -- under attack ----------------------------------------------------------------------------------
 
 
