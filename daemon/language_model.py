@@ -4,9 +4,11 @@ cannot be reached the export stays extractive and says so."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from daemon.extractors import Sentence
@@ -20,6 +22,19 @@ _INSTRUCTIONS = (
     "bullet points: what was discussed, decided and promised, with who and when when said. "
     "Use only what the transcript says."
 )
+
+
+def _opener(endpoint: str) -> urllib.request.OpenerDirector:
+    """Straight to a model on this machine, whatever `http_proxy` says: a proxy would receive
+    the transcript. Elsewhere, as the environment says (that host receives the transcript)."""
+    host = urllib.parse.urlsplit(endpoint).hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if loopback:
+        return urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    return urllib.request.build_opener()
 
 
 class LanguageModelUnavailable(Exception):
@@ -44,7 +59,7 @@ def summarize_with(settings: LanguageModel, profile: str, sentences: list[Senten
         headers={"Content-Type": "application/json"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=settings.timeout_s) as response:
+        with _opener(settings.endpoint).open(request, timeout=settings.timeout_s) as response:
             reply = json.load(response)
         return str(reply["choices"][0]["message"]["content"]).strip()
     except urllib.error.HTTPError as exc:

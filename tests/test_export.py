@@ -1,6 +1,7 @@
 """Summary exports from stored transcripts: sections, files, formats, isolation, re-runs."""
 
 import json
+import os
 from datetime import datetime
 
 import yaml
@@ -210,6 +211,26 @@ def test_a_language_model_summary_when_the_profile_names_one(earmark_home):
     path, request = received[0]
     assert path == "/v1/chat/completions" and request["model"] == "llama3.2"
     assert "[10:02] Alice will send the slides by Friday." in request["messages"][1]["content"]
+
+
+def test_a_model_on_this_machine_is_reached_directly_even_with_a_proxy_set(earmark_home):
+    to_model: list = []
+    to_proxy: list = []
+    model = chat_server("- The launch moves to March.", to_model)
+    proxy = chat_server("- What the proxy would make of it.", to_proxy)  # it records what it gets
+    try:
+        with_language_model(earmark_home, f"http://localhost:{model.server_port}/v1")
+        store_said(earmark_home, "meetings", MEETING)
+        proxied = {"http_proxy": f"http://127.0.0.1:{proxy.server_port}", "no_proxy": ""}
+        out = earmark("export", "--profile", "meetings", "--since", "2026-11-25", "--until",
+                      "2026-11-25", "-o", "-", env={**os.environ, **proxied})  # fmt: skip
+    finally:
+        for server in (model, proxy):
+            server.shutdown()
+            server.server_close()
+    assert out.returncode == 0, out.stderr
+    assert "- The launch moves to March." in out.stdout
+    assert len(to_model) == 1 and to_proxy == []  # the transcript never went to the proxy
 
 
 def test_an_unreachable_language_model_falls_back_and_says_so(earmark_home):
