@@ -90,6 +90,12 @@ def import_files(
                 result.error = str(exc)
                 continue
             result.start, result.duration_s = source.start_time, source.duration
+            try:
+                named = f"file-{_recording_digest(path, chosen.name, source.start_time)}-"
+            except OSError as exc:
+                result.error = f"{shown(path)}: cannot be read ({exc.strerror or exc})"
+                continue
+            earlier = store.first_utterance_named(named)
             done_s = 0.0
             total_s = max(source.duration, 0.001)
 
@@ -104,11 +110,30 @@ def import_files(
                 spool=spool,
                 profile=lambda: chosen.name,
                 on_spooled=lambda item, uids=result.uids: uids.append(item.uid),
+                # named by the recording and the offset, so the same recording at the same
+                # time is recognised: what is stored already is not stored again
+                uid_for=lambda start, named=named, at=source.start_time: (
+                    f"{named}{round((start - at) * 1000):010d}"
+                ),
+                already_stored=store.has_utterance,
             )
             capture.run_to_end()
             if capture.error:
                 result.error = f"{path}: {capture.error}"
                 continue
+            if earlier is not None:
+                when = time.strftime("%Y-%m-%d %H:%M", time.localtime(source.start_time))
+                if not result.uids:
+                    result.ok = True
+                    result.skipped = (
+                        f"already imported into {chosen.name} (it starts {when}); "
+                        "nothing stored again"
+                    )
+                    continue
+                result.note = (
+                    f"partly imported into {chosen.name} before (it starts {when}); only what "
+                    "was missing is stored now"
+                )
             progress(path.name, 0.05)
             stage = TranscribeStage(
                 spool=spool,
@@ -129,6 +154,15 @@ def import_files(
     finally:
         store.close()
     return results
+
+
+def _recording_digest(path: Path, profile: str, start: float) -> str:
+    """Names one recording imported under one profile at one time."""
+    digest = hashlib.sha256(f"{profile}\0{start:.3f}\0".encode())
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
 
 
 _LATEST = 4102444800.0  # 2100-01-01: a transcript dated later is a mistake in --at or the file

@@ -130,6 +130,16 @@ def test_import_reports_each_bad_file_and_imports_the_rest(tmp_path, speak, earm
     assert "budget" in " ".join(r["text"] for r in rows).lower()
     assert earmark_json("transcripts", "--since", "2026-11-21") == []
 
+    # the batch again, once the bad files are fixed: what was imported is recognised, not doubled
+    again = earmark("import", str(good), "--at", "2026-11-20T10:00")
+    assert again.returncode == 0
+    assert again.stdout.strip() == (
+        f"{good}: already imported into default (it starts 2026-11-20 10:00); nothing stored again"
+    )
+    assert len(earmark_json("search", "quarterly budget")) == 1
+    later = earmark("import", str(good), "--at", "2026-11-20T11:00")  # heard again, later
+    assert later.returncode == 0 and len(earmark_json("search", "quarterly budget")) == 2
+
 
 @pytest.mark.integration
 def test_import_compressed_formats_and_reindex(tmp_path, speak):
