@@ -203,6 +203,32 @@ def cmd_stop(args) -> int:
     return 0
 
 
+def _period(args, *, since: float | None = None, until: float | None = None):
+    """--since and --until (or the defaults given); EarmarkError for a period that ends before
+    it starts, the same sentence for every command."""
+    since = parse_since(args.since) if args.since else since
+    until = parse_until(args.until) if args.until else until
+    if since is not None and until is not None and until <= since:
+        raise EarmarkError(
+            f"the period ends ({_minute(until)}) before it starts ({_minute(since)}): expected "
+            "--until after --since"
+        )
+    return since, until
+
+
+def _minute(epoch: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(epoch))
+
+
+def _within(since: float | None, until: float | None) -> str:
+    """' between A and B' (or ' since A', ' until B') for a sentence saying nothing was found."""
+    if since is not None and until is not None:
+        return f" between {_minute(since)} and {_minute(until)}"
+    if since is not None:
+        return f" since {_minute(since)}"
+    return f" until {_minute(until)}" if until is not None else ""
+
+
 def cmd_search(args) -> int:
     from daemon.search import Hit, search_profiles
 
@@ -210,10 +236,11 @@ def cmd_search(args) -> int:
     profiles = _scope(args, paths)
     if args.limit < 1:
         raise EarmarkError(f"--limit {args.limit}: expected a whole number of at least 1")
+    since, until = _period(args)
     query = {
         "query": " ".join(args.query),
-        "since": parse_since(args.since),
-        "until": parse_until(args.until),
+        "since": since,
+        "until": until,
         "limit": args.limit,
         "newest_first": args.newest,
     }
@@ -243,7 +270,7 @@ def cmd_search(args) -> int:
         )
         return 0
     if not hits:
-        print("no matches", file=sys.stderr)
+        print(f"no matches{_within(since, until)}", file=sys.stderr)
         return 0
     for h in hits:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(h.start))
@@ -331,8 +358,10 @@ def cmd_transcripts(args) -> int:
 
     paths = _paths()
     profiles = _scope(args, paths)
-    since, until = parse_since(args.since), parse_until(args.until)
+    since, until = _period(args)
     if args.around:
+        if args.since or args.until:
+            raise EarmarkError("--around names its own period: expected it without --since/--until")
         moment = parse_span(args.around, what="--around")[0]
         since, until = moment - _AROUND_S, moment + _AROUND_S
     segments = Store(paths.database).segments(
@@ -359,6 +388,8 @@ def cmd_transcripts(args) -> int:
             ]
         )
         return 0
+    if not segments:
+        print(f"no transcripts{_within(since, until)}", file=sys.stderr)
     for s in segments:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.start))
         flag = f"  [flagged: {s.flag}]" if s.flag else ""
@@ -375,10 +406,7 @@ def cmd_export(args) -> int:
     if args.output and len(profiles) > 1:
         raise EarmarkError("-o names one file; with --all each profile gets its own")
     now = time.time()
-    since = parse_since(args.since) if args.since else parse_span("today", now=now)[0]
-    until = parse_until(args.until) if args.until else now
-    if until <= since:
-        raise EarmarkError("--until must come after --since")
+    since, until = _period(args, since=parse_span("today", now=now)[0], until=now)
     for name in profiles:
         profile = load_profile(name, paths.profiles_dir)
         if not args.output:
@@ -439,7 +467,7 @@ def cmd_ledger(args) -> int:
     from daemon.store import Store
 
     until = parse_until(args.until) if args.until else time.time()
-    since = parse_since(args.since) if args.since else until - 3600
+    since, until = _period(args, since=until - 3600, until=until)
     rows = minutes(Store(_paths().database), since, until)
     if args.json:
         for r in rows:
@@ -447,6 +475,8 @@ def cmd_ledger(args) -> int:
             r["switches"] = [{**s, "at": iso(s["at"])} for s in r["switches"]]
         _print_json(rows)
         return 0
+    if not rows:
+        print(f"the ledger holds nothing{_within(since, until)}", file=sys.stderr)
     for r in rows:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["minute"]))
         parts = [f"listening to {k} {v:.0f}s" for k, v in r["listening"].items()]

@@ -69,6 +69,36 @@ def test_bad_profile_file_gives_file_line_key(earmark_home):
     assert searched.returncode == 0 and searched.stderr.strip() == "no matches"
 
 
+@pytest.mark.parametrize("command", ["transcripts", "ledger", "export", "search"])
+def test_every_read_command_refuses_a_reversed_range_the_same_way(command):
+    args = [command, *(["budget"] if command == "search" else [])]
+    result = earmark(*args, "--since", "today", "--until", "yesterday")
+    assert result.returncode == 1 and result.stdout == ""
+    [line] = result.stderr.strip().splitlines()
+    assert (
+        line.startswith("earmark: the period ends (") and "expected --until after --since" in line
+    )
+
+
+def test_every_read_command_says_when_it_found_nothing():
+    period = ["--since", "2026-01-01", "--until", "2026-01-02"]
+    said = {
+        "transcripts": earmark("transcripts", *period),
+        "ledger": earmark("ledger", *period),
+        "search": earmark("search", "budget", *period),
+        "around": earmark("transcripts", "--around", "2026-01-01 10:00"),
+    }
+    assert all(r.returncode == 0 and r.stdout == "" for r in said.values())
+    assert (
+        said["transcripts"].stderr
+        == "no transcripts between 2026-01-01 00:00 and 2026-01-03 00:00\n"
+    )
+    assert said["ledger"].stderr.startswith("the ledger holds nothing between 2026-01-01 00:00")
+    assert said["search"].stderr.startswith("no matches between 2026-01-01 00:00")
+    assert said["around"].stderr == "no transcripts between 2026-01-01 09:57 and 2026-01-01 10:03\n"
+    assert earmark_json("transcripts", *period) == []  # JSON stays a plain empty list
+
+
 def test_unknown_profile():
     result = earmark("search", "x", "--profile", "nope")
     assert result.returncode == 1 and "no profile named 'nope'" in result.stderr
