@@ -98,6 +98,25 @@ def input_device_present(text: str) -> bool:
     return any(wanted in name.lower() for name in names)
 
 
+_PORTAUDIO_SAYS = (  # what PortAudio says, and what it means to someone at the computer
+    ("Error querying device -1", "no microphone is connected or enabled"),
+    ("Device unavailable", "the microphone is busy or unavailable (another program may hold it)"),
+    ("Invalid device", "the chosen input device is gone"),
+    ("Invalid sample rate", "the microphone refused every sample rate tried"),
+    ("Invalid number of channels", "the device has no input channel (is it a speaker?)"),
+    ("Unanticipated host error", "the sound system failed to open the microphone"),
+)
+
+
+def plainly(exc: Exception) -> str:
+    """A device error as a sentence for a person, PortAudio's own words after it."""
+    said = str(exc)
+    for words, meaning in _PORTAUDIO_SAYS:
+        if words in said:
+            return f"{meaning} ({said})"
+    return said
+
+
 class Microphone(Source):
     """A live input device; `device` is an index, a name substring, or None for the default."""
 
@@ -234,7 +253,7 @@ class Microphone(Source):
                         callback=self._callback_for(label, rate),
                     )
             except (DeviceNotFound, sd.PortAudioError, OSError, ValueError) as exc:
-                self._waiting(f"waiting for microphone: {exc}")
+                self._waiting(f"waiting for microphone: {plainly(exc)}")
                 self._backoff(attempt)
                 attempt += 1
                 if not self._stop.is_set():
