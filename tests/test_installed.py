@@ -88,14 +88,16 @@ def test_the_installed_package_writes_its_autostart_entry(installed, tmp_path):
     assert "[Desktop Entry]" in entry and "earmark" in entry
 
 
-def test_the_installed_package_imports_and_finds_speech(installed, tmp_path, speak):
+def test_the_installed_package_imports_and_finds_real_speech(installed, tmp_path):
     home = tmp_path / "home"
-    wav = speak("The lighthouse keeper counted seventeen ships.")
-    imported = run(installed, home, "import", str(wav), "--profile", "default")
+    clip = REPO / "tests" / "data" / "speech" / "jfk_inaugural.wav"  # a person, not a synthesiser
+    imported = run(installed, home, "import", str(clip), "--profile", "default")
     assert imported.returncode == 0, imported.stderr
-    found = run(installed, home, "search", "lighthouse", "--profile", "default", "--json")
+    found = run(installed, home, "search", "country", "--profile", "default", "--json")
     assert found.returncode == 0, found.stderr
-    assert "lighthouse" in json.loads(found.stdout)[0]["text"].lower()
+    [hit] = json.loads(found.stdout)
+    assert "what your country can do for you" in hit["text"].lower()
+    assert hit["source"] == "file:jfk_inaugural.wav"
 
 
 def test_the_installed_package_imports_a_meeting_transcript_and_writes_its_notes(

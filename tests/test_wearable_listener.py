@@ -10,6 +10,7 @@ import http.client
 import json
 import os
 import socket
+import struct
 import threading
 import time
 import uuid
@@ -339,3 +340,57 @@ def test_pairing_in_the_clear_beyond_loopback_is_refused_unless_insecure(tmp_pat
     with pytest.raises(EarmarkError, match="in the clear; use the https"):
         pair("http://192.0.2.1:8765", "12345678", tmp_path / "client.json")
     assert not (tmp_path / "client.json").exists()
+
+
+# -- what an attacker found, kept found ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("head", "status"),
+    [
+        (b"POST /v1/stream HTTP/1.1\r\nContent-Length: \xb9\r\n\r\n", 400),  # a digit, not 0-9
+        (b"PUT /v1/uploads/x HTTP/1.1\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\n", 400),
+        (b"PUT /v1/uploads/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 501),
+        (b"POST /v1/pair HTTP/1.1\r\nContent-Length: 60000\r\n\r\n" + b"[" * 60000, 400),
+    ],
+)
+def test_malformed_framing_is_refused_plainly_and_never_a_failure(served, caplog, head, status):
+    s = served()
+    sock = s.raw()
+    sock.sendall(head)
+    assert answers(sock) == [status]
+    assert "Traceback" not in caplog.text
+
+
+def test_a_wav_whose_chunk_runs_past_its_end_is_refused(served):
+    s = served()
+    bad = b"RIFF" + struct.pack("<I", 16) + b"WAVE" + b"junk" + struct.pack("<I", 1000) + b"\0" * 4
+    target = f"/v1/uploads/{uuid.uuid4().hex}?recorded_at={time.time():.3f}"
+    status, answer = s.send("PUT", target, bad)
+    assert status == 400 and "not a readable WAV" in answer["error"]
+
+
+def test_an_opus_upload_may_promise_no_more_audio_than_the_largest_wav(served):
+    s = served(max_body_mb=1)
+    target = f"/v1/uploads/{uuid.uuid4().hex}?recorded_at={time.time():.3f}&format=opus"
+    status, answer = s.send(
+        "PUT", f"{target}&samples={(1 << 20) // 2 + 1}", encode_opus(np.zeros(160, np.int16))
+    )
+    assert status == 400 and "at most 524288" in answer["error"]
+    assert s.received == []
+
+
+def test_a_failure_inside_the_daemon_is_logged_once_a_minute_and_not_shown(served, caplog):
+    s = served()
+    s.listener.status = lambda w: 1 / 0
+    answers_ = [s.send("GET", "/v1/ping") for _ in range(5)]
+    assert {status for status, _ in answers_} == {500}
+    assert all("division" not in a["error"] for _, a in answers_)  # nothing of the inside shown
+    assert caplog.text.count("Traceback") == 1 and caplog.text.count("ZeroDivisionError") == 1
+
+
+def test_the_listener_binds_an_ipv6_address(served):
+    if not socket.has_ipv6:
+        pytest.skip("this machine has no IPv6")
+    s = served(host="::1")
+    assert s.listener.error is None and s.listener.url.startswith("http://[::1]:")
