@@ -14,6 +14,18 @@ from pathlib import Path
 EARMARK = [sys.executable, "-m", "daemon"]
 
 
+def needs_root(what: str) -> None:
+    """Skip a test that needs root where it is not, except under CI (which runs as root and sets
+    CI): there a test that cannot run is a failure, never a quiet skip."""
+    if os.geteuid() == 0:
+        return
+    import pytest
+
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must run this test as root: {what} needs root")
+    pytest.skip(f"{what} needs root (CI runs it as root)")
+
+
 def earmark(
     *args: str, check: bool = False, timeout: float = 300, env=None, input: str | None = None
 ) -> subprocess.CompletedProcess:

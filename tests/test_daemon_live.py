@@ -10,7 +10,7 @@ import subprocess
 import time
 
 import pytest
-from realparts import earmark, earmark_json, room_noise, wait_for_hits
+from realparts import earmark, earmark_json, needs_root, room_noise, wait_for_hits
 
 pytestmark = pytest.mark.integration
 
@@ -177,8 +177,7 @@ def test_with_no_sound_system_at_all_the_daemon_says_so_plainly(pulse, daemon_fa
 
 @pytest.fixture
 def small_disk(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs to fill needs root (CI runs as root)")
+    needs_root("mounting a small tmpfs to fill")
     mount = tmp_path / "small"
     mount.mkdir()
     subprocess.run(

@@ -9,7 +9,7 @@ import wave
 
 import numpy as np
 import pytest
-from realparts import earmark_json, wait_for_hits
+from realparts import earmark_json, needs_root, wait_for_hits
 
 from daemon.spool import Spool
 
@@ -88,8 +88,7 @@ def test_damaged_files_are_set_aside_and_the_daemon_goes_on(
 @pytest.fixture
 def read_only_spool(earmark_home):
     """Makes the spool folder read-only for everyone, root included (a read-only bind mount)."""
-    if os.geteuid() != 0:
-        pytest.skip("a read-only bind mount needs root (CI runs as root)")
+    needs_root("a read-only bind mount")
     spool_dir = earmark_home / "data" / "spool"
     mounted = []
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -153,7 +154,8 @@ def test_every_menu_item_does_what_it_says(
     assert summary.parent == earmark_home / "data" / "exports" / "default"
     written = summary.read_text()
     assert written.startswith("---\n")
-    assert "slides" in written.lower(), (written, earmark_json("transcripts", env=env))
+    overview = written.split("## Overview", 1)[1].split("\n## ", 1)[0]  # that very section
+    assert re.search(r"^- \d\d:\d\d .*slides", overview, re.I | re.M), written
     opened.unlink()
 
     menu_item(menu, "Open data folder")(icon)
@@ -212,7 +214,7 @@ def test_conversation_copies_and_names_the_hit(
     env = pulse.env
     daemon = daemon_factory()
     daemon.wait_recording()
-    pulse.play(speak("The morning meeting moved to nine."))
+    pulse.play(speak("The meeting about the meeting room moved to nine."))
     time.sleep(1)
     pulse.play(speak("The concert starts at eight."))
     wait_for_hits("concert", 1, env=env)
@@ -299,7 +301,7 @@ def test_scope_order_and_arrow_keys(
     (earmark_home / "config" / "profiles" / "work.yaml").write_text(WORK_PROFILE)
     daemon = daemon_factory()
     daemon.wait_recording()
-    pulse.play(speak("The morning meeting moved to nine."))
+    pulse.play(speak("The meeting about the meeting room moved to nine."))
     wait_for_hits("meeting", 1, env=env)
     earmark("profile", "use", "work", env=env, check=True)
     pulse.play(speak("The concert meeting is at eight."))
@@ -322,6 +324,8 @@ def test_scope_order_and_arrow_keys(
     assert [p for p, _ in shown()] == ["work", "default"]  # newest first
     desktop.call(window.order_best.invoke)
     wait_until(lambda: desktop.call(lambda: window.newest_first.get()) is False, what="order")
+    # the older hit says "meeting" twice: the best match, first
+    wait_until(lambda: [p for p, _ in shown()] == ["default", "work"], what="best match first")
 
     desktop.call(window.order_newest.invoke)
     wait_until(lambda: [p for p, _ in shown()] == ["work", "default"], what="newest first")

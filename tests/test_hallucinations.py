@@ -36,6 +36,12 @@ def test_confident_thank_you_is_kept():
         ("you you you you you", {}, "repetition"),
         ("I'm going to go to the I'm going to go to the I'm going to go to the", {}, "repetition"),
         ("so so so so so so so so", {"compression_ratio": 3.1}, "repetition"),
+        # text that looks fine word by word, but that Whisper's own figure says loops
+        (
+            "We will meet on Tuesday to talk it over.",
+            {"compression_ratio": 3.1},
+            "repetition: compression ratio 3.1",
+        ),
         ("Hmm.", {"no_speech_prob": 0.8, "avg_logprob": -1.3}, "no speech"),
         ("...", {}, "empty"),
     ],

@@ -277,7 +277,10 @@ def test_a_profile_listens_to_its_own_input(pulse, daemon_factory, speak, earmar
         hit = wait_for_hits("concert", 1, env=pulse.env, args=("--profile", "headset"))[0]
         assert hit["source"] == "earmark_wear.monitor"
         pulse.play(speak("The second experiment failed again."))  # the laptop's input: not heard
-        time.sleep(4)
+        # then the headset again: once that is found, anything heard before it would be too
+        pulse.play(speak("Please bring the revised forecast to the meeting."), sink="earmark_wear")
+        wait_for_hits("forecast", 1, env=pulse.env, args=("--profile", "headset"))
+        daemon.wait_for(lambda s: s["backlog"] == 0, what="the backlog to drain")
         assert earmark_json("search", "experiment", "--all", env=pulse.env) == []
     finally:
         pulse.unload(module)

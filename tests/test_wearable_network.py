@@ -372,7 +372,7 @@ def test_an_upload_retried_is_stored_once_and_requests_are_rate_limited(
     forgotten = f"/v1/uploads/{uuid.uuid4().hex}?recorded_at={time.time() - 300:.3f}"
     assert device.send("PUT", forgotten, wav_bytes(concert))[0] == 201  # synced after the forget
     daemon.wait_for(lambda s: s["wearables"]["uploads_spooled"] > spooled, what="the upload")
-    time.sleep(3)
+    daemon.wait_for(lambda s: s["backlog"] == 0, what="the upload to be transcribed or dropped")
     assert len(earmark_json("search", "concert", env=env)) == 1  # ... and dropped
 
     assert earmark("pause", env=env).returncode == 0  # the user paused: nothing is kept
