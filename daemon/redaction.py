@@ -1,9 +1,11 @@
 """Redaction: what a profile never lets reach the store, the index or an export.
 
 Built-in detectors find email addresses, phone numbers and payment card numbers, both as they are
-written and as Whisper writes them when they are read aloud ("maria at work.org",
-"4,24,24,24,..."); a profile adds its own regular expressions. Redaction runs on each segment's
-text and words before the utterance is committed.
+written and as Whisper writes them when they are read aloud ("maria at work dot org",
+"4,24,24,24,..."), digits read out one by one ("8 8 4 2", "four four seven one"), and every
+number of an utterance that speaks of a private one ("my PIN", "the door code"); a profile adds
+its own regular expressions. Redaction runs on each segment's text and words before the
+utterance is committed. The README lists exactly what is hidden.
 """
 
 from __future__ import annotations
@@ -21,18 +23,32 @@ if TYPE_CHECKING:
 __all__ = ["Redactor", "DETECTORS", "redactor_for"]
 
 _TLD = r"(?:com|org|net|edu|gov|io|co|uk|de|fr|nl|es|it|eu|ai|dev|app|me|info|biz|us|ca)"
-_DOMAIN = rf"(?:www\s*\.\s*)?[\w-]+(?:\s*\.\s*[\w-]+)*\s*\.\s*{_TLD}\b"
+_DOT = r"\s*(?:\.|\bdot\b)\s*"  # "example.com", or read aloud: "example dot com"
+_DOMAIN = rf"(?:www{_DOT})?[\w-]+(?:{_DOT}[\w-]+)*{_DOT}{_TLD}\b"
 # each alternative starts only where a run of name characters starts: scanning from every
 # character inside a long run would take time in the square of its length
 _START = r"(?<![\w.+-])"
 _EMAIL = re.compile(
-    rf"{_START}[\w.+-]+@[\w-]+(?:\.[\w-]+)+"  # written
+    rf"{_START}[\w.+-]+\s*@\s*[\w-]+(?:{_DOT}[\w-]+)+"  # written, spaces or not
     rf"|{_START}[\w.+-]+at\s*{_DOMAIN}"  # read aloud and run together: "Robertat email.com"
     rf"|(?:{_START}[\w.+-]+\s+)?\bat\s+{_DOMAIN}",  # read aloud: "maria at work.org"
     re.I,
 )
-_DIGIT_RUN = re.compile(r"(?<!\d)\+?\d(?:[ ,.\-]{0,2}\d)+")
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# digits and what people put between groups of them: spaces (no-break ones too), commas, dots,
+# slashes and dashes of every length
+_DIGIT_RUN = re.compile(r"(?<!\d)\+?\d(?:[\s,./\-\u2010-\u2015]{0,3}\d)+")
+_LONE = re.compile(r"\d+")
+_DIGIT_WORD = r"(?:\d|zero|oh|one|two|three|four|five|six|seven|eight|nine)"
+# digits read out one by one, as a PIN or an account number is: four or more single digits or
+# their words in a row ("1, 2, 3, 4", "8 8 4 2", "one two three four"), whatever is said around
+_READ_OUT = re.compile(rf"\b{_DIGIT_WORD}\b(?:[\s,\-]{{1,3}}{_DIGIT_WORD}\b){{3,}}", re.I)
+# in an utterance that speaks of a private number, its digits' words too ("one two three")
+_SPELLED = re.compile(
+    r"\b(?:zero|one|two|three|four|five|six|seven|eight|nine)\b"
+    r"(?:[\s,\-]{1,3}(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)\b)+",
+    re.I,
+)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$|^\d{1,2}[/.-]\d{1,2}[/.-](?:\d{2}|\d{4})$")
 # a quantity: thousands grouped by commas, a decimal fraction, or at most six digits in a row
 _PLAIN_NUMBER = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$|^\d+\.\d+$|^\d{1,6}$")
 # words that say a private number is being read out; the model often garbles the number itself
@@ -42,11 +58,13 @@ _NUMBER_CUE = re.compile(
     r"|\b(?:card|account|phone|mobile|cell|routing|passport|insurance|policy)\s+number\b"
     r"|\b(?:my|your|his|her|their)\s+(?:\w+\s+)?number\b"
     r"|\b(?:pin|security)\s+(?:number|code)\b|\bpin\s+is\b|\b(?:cvv|cvc|iban)\b"
+    r"|\b(?:pass|door|access|alarm|entry|lock|safe)\s*code\b|\bpassword\b|\bcode for the door\b"
     r"|\bsort\s+code\b|\bsocial\s+security\b|\bcall\s+me\s+(?:on|at)\b",
     re.I,
 )
 
 DETECTORS = ("email", "phone", "card")
+_NUMBER_LABELS = ("[card]", "[phone]", "[number]")
 
 
 def _digits(text: str) -> int:
@@ -58,7 +76,7 @@ def _number_kind(run: str) -> str | None:
     count = _digits(run)
     if count >= 13:
         return "card"
-    if count >= 7 and not _ISO_DATE.match(run) and not _PLAIN_NUMBER.match(run):
+    if count >= 7 and not _DATE.match(run) and not _PLAIN_NUMBER.match(run):
         return "phone"
     return None
 
@@ -86,13 +104,15 @@ class Redactor:
             found += [_Span(m.start(), m.end(), "[email]") for m in _EMAIL.finditer(text)]
         if self.detectors & {"phone", "card"}:
             for m in _DIGIT_RUN.finditer(text):
-                kind = _number_kind(m[0].rstrip(" ,.-"))
-                if all_numbers and kind is None and _digits(m[0]) >= 2:
+                kind = _number_kind(m[0])
+                if all_numbers and kind is None:
                     kind = "number"
                 if kind in self.detectors or kind == "number":
-                    found.append(
-                        _Span(m.start(), m.start() + len(m[0].rstrip(" ,.-")), f"[{kind}]")
-                    )
+                    found.append(_Span(m.start(), m.end(), f"[{kind}]"))
+            found += [_Span(m.start(), m.end(), "[number]") for m in _READ_OUT.finditer(text)]
+            if all_numbers:  # every number, a lone digit too, and digits said as words
+                found += [_Span(m.start(), m.end(), "[number]") for m in _LONE.finditer(text)]
+                found += [_Span(m.start(), m.end(), "[number]") for m in _SPELLED.finditer(text)]
         for pattern in self.patterns:
             found += [
                 _Span(m.start(), m.end(), "[redacted]") for m in pattern.finditer(text) if m[0]
@@ -120,7 +140,7 @@ class Redactor:
         every number in the utterance is hidden.
         """
         redacted = [self.text(t) for t in texts]
-        spilled = any("[card]" in r or "[phone]" in r for r in redacted) or bool(
+        spilled = any(label in r for r in redacted for label in _NUMBER_LABELS) or bool(
             self.detectors & {"phone", "card"} and _NUMBER_CUE.search(" ".join(texts))
         )
         if spilled:
