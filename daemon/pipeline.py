@@ -27,7 +27,7 @@ from pathlib import Path
 from daemon.errors import EarmarkError, ModelError, SpoolFull, SpoolUnwritable
 from daemon.forgetting import Forgetter
 from daemon.ledger import GAP, LISTENING, CaptureLedger
-from daemon.overlap import same_speech
+from daemon.overlap import one_device_heard_it_twice, same_speech
 from daemon.profiles import DEFAULT_PROFILE, Profile, Transcription
 from daemon.redaction import redactor_for
 from daemon.search import SearchIndex
@@ -525,9 +525,27 @@ class TranscribeStage:
             return True  # a file imported is kept as asked, even twice
         text = " ".join(s.text for s in segments)
         others = self.store.heard_alongside(
-            profile=item.profile, start=item.start - 1.0, end=item.end + 1.0, source=item.source
+            profile=item.profile, start=item.start - 1.0, end=item.end + 1.0
         )
         if not others or not segments:
+            return True
+        # the same device's audio twice (a live chunk whose answer was lost, then uploaded):
+        # the longer hearing holds all of it, so it is the one kept
+        twice = [
+            other
+            for other in others
+            if other[0].source == item.source
+            and one_device_heard_it_twice(
+                (item.start, item.end), text, (other[0].start, other[0].end), other[1]
+            )
+        ]
+        if twice:
+            self.heard_twice += 1
+            if max(u.end - u.start for u, _, _ in twice) >= item.end - item.start:
+                return False
+            self._remove([u for u, _, _ in twice])
+        others = [other for other in others if other[0].source != item.source]
+        if not others:
             return True
         span = (min(u.start for u, _, _ in others), max(u.end for u, _, _ in others))
         joined = " ".join(t for _, t, _ in others)
@@ -546,13 +564,17 @@ class TranscribeStage:
         )
         if theirs >= mine:
             return False
-        for utterance, _, _ in others:
+        self._remove([u for u, _, _ in others])
+        return True
+
+    def _remove(self, utterances: list) -> None:
+        """Take stored utterances out of the store, the indexes and the audio folder."""
+        for utterance in utterances:
             removed = self.store.remove_utterance(utterance.id)
             for profile, ids in removed.segment_ids.items():
                 self._indexes.setdefault(profile, SearchIndex(self.index_root, profile)).delete(ids)
             for path in removed.audio_paths:
                 Path(path).unlink(missing_ok=True)
-        return True
 
     def _commit(self, **utterance) -> None:
         """Store an utterance, waiting out another process's write lock (the item stays spooled)."""

@@ -629,19 +629,19 @@ class Store:
         )
 
     def heard_alongside(
-        self, *, profile: str, start: float, end: float, source: str
+        self, *, profile: str, start: float, end: float
     ) -> list[tuple[StoredUtterance, str, float]]:
-        """Utterances of a profile heard live by other sources (imports left out) that overlap
-        a time span, each with its text and mean avg_logprob (for telling one conversation
-        heard twice)."""
+        """Utterances of a profile heard live (imports left out) that overlap a time span, each
+        with its text and mean avg_logprob (for telling speech heard twice: by another input,
+        or by the same one when its audio arrived twice)."""
         rows = self._connect().execute(
             "SELECT u.id, u.uid, u.profile, u.source, u.start, u.end, u.audio_path, "
             "group_concat(s.text, ' ') AS text, avg(s.avg_logprob) AS logprob "
             "FROM utterances u JOIN segments s ON s.utterance_id = u.id "
-            "WHERE u.profile = ? AND u.source != ? AND u.source NOT LIKE 'file:%' "
+            "WHERE u.profile = ? AND u.source NOT LIKE 'file:%' "
             "AND u.end > ? AND u.start < ? "
             "GROUP BY u.id ORDER BY u.start",
-            (profile, source, start, end),
+            (profile, start, end),
         )
         found = []
         for r in rows:

@@ -265,6 +265,19 @@ class _Connections:
             self._open.pop(sock, None)
             self._threads.discard(sock)
 
+    def close_all(self, wait_s: float) -> None:
+        """Cut every connection and give their threads `wait_s` to end (a thread still writing
+        its log line while the interpreter shuts down would abort the process)."""
+        with self._lock:
+            for sock in list(self._open):
+                self._close(sock)
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._threads:
+                    return
+            time.sleep(0.02)
+
     def reap(self) -> None:
         now = time.monotonic()
         with self._lock:
@@ -502,6 +515,7 @@ class WearableListener:
             self._stopped.set()
             self._server.shutdown()
             self._server.server_close()
+            self.connections.close_all(wait_s=5.0)
             self._server = None
 
     def _reap(self) -> None:

@@ -6,7 +6,10 @@ device's name as the source. A recording made while the device was away is first
 disk and entered in the store under its upload id, and only then acknowledged; a worker cuts
 it into utterances afterwards. A retried upload is recognised by its id and never stored twice;
 a crash while cutting is finished on the next start (its utterances are named after the upload
-and their place in it, so none is spooled twice either).
+and their place in it, so none is spooled twice either). Audio a device streamed live whose answer
+was lost comes back inside an upload: the spans streamed live are remembered (a day back) and
+silenced in the upload, and a stored utterance the same device heard twice anyway (the daemon
+restarted in between) is kept once, the longer hearing (daemon/overlap.py).
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ __all__ = ["WearableAudio"]
 log = logging.getLogger(__name__)
 
 _UPLOAD_CHECK_S = 2.0
+_JOIN_S = 0.5  # chunks closer than this make one span of live audio
+_LIVE_MEMORY_S = 86400.0
+_LIVE_SPANS = 10_000
 
 
 class WearableAudio:
@@ -72,6 +78,7 @@ class WearableAudio:
         self.on_spooled = on_spooled
         self.captures: dict[str, CaptureStage] = {}
         self.uploads_spooled = 0
+        self._live: dict[str, list[tuple[float, float]]] = {}  # device id: spans streamed live
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -119,7 +126,24 @@ class WearableAudio:
             heard = capture.source.push(start, samples)
         except queue.Full:
             raise RequestRejected(503, "the daemon is behind; keep the chunk and retry") from None
+        self._heard_live(wearable.id, start, start + len(samples) / SAMPLE_RATE)
         return {"recording": True, "heard_s": round(heard, 3)}
+
+    def _heard_live(self, device_id: str, start: float, end: float) -> None:
+        """Remember what a device streamed live (its own clock), a day back: a chunk whose answer
+        was lost is kept by the device and uploaded later, and must not be heard twice."""
+        with self._lock:
+            spans = self._live.setdefault(device_id, [])
+            if spans and start <= spans[-1][1] + _JOIN_S and end >= spans[-1][0]:
+                spans[-1] = (min(spans[-1][0], start), max(spans[-1][1], end))
+            else:
+                spans.append((start, end))
+            while spans and (spans[0][1] < end - _LIVE_MEMORY_S or len(spans) > _LIVE_SPANS):
+                spans.pop(0)
+
+    def _streamed(self, device_id: str, start: float, end: float) -> list[tuple[float, float]]:
+        with self._lock:
+            return [(a, b) for a, b in self._live.get(device_id, []) if b > start and a < end]
 
     def _capture(self, wearable: PairedWearable) -> CaptureStage:
         with self._lock:
@@ -198,8 +222,13 @@ class WearableAudio:
         name = wearable.name
         profile = self.profile_for(wearable)
         prefix = hashlib.sha256(f"{upload.device_id}/{upload.upload_id}".encode()).hexdigest()[:10]
+        source = FileSource(path, start=upload.recorded_at, name=name)
+        end = upload.recorded_at + source.duration
+        silenced = source.silence(self._streamed(upload.device_id, upload.recorded_at, end))
+        if silenced:
+            log.info("%.1f s of %s's upload was streamed live already: skipped", silenced, name)
         capture = CaptureStage(
-            source=FileSource(path, start=upload.recorded_at, name=name),
+            source=source,
             segmenter=Segmenter(profile.segmentation),
             spool=self.spool,
             profile=lambda: profile.name,

@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 
 from daemon.opus import OpusError, decode_opus, encode_opus
-from daemon.overlap import same_speech
+from daemon.overlap import one_device_heard_it_twice, same_speech
+from daemon.sources.file import FileSource
+from daemon.spool import write_wav
 from daemon.wearable_client import OfflineBuffer
+from daemon.wearables import WearableAudio
 
 SECOND = (np.arange(16000) % 100).astype("<i2").tobytes()
 
@@ -54,6 +57,17 @@ def test_same_speech_needs_overlapping_time_and_agreeing_words():
     assert same_speech((10.0, 13.2), said, (10.9, 14.0), said)  # clocks a second apart
 
 
+def test_one_device_hearing_its_own_audio_twice_needs_real_overlap_and_the_same_words():
+    whole = "Who will pay for the new servers and the desks?"
+    part = "Who will pay for"  # streamed live before the answer was lost
+    assert one_device_heard_it_twice((10.0, 11.2), part, (10.0, 14.0), whole)
+    assert one_device_heard_it_twice((10.0, 14.0), whole, (10.05, 14.1), whole)
+    # one device's consecutive utterances, however short the pause, are never one
+    assert not one_device_heard_it_twice((10.0, 14.0), whole, (14.3, 15.0), "Right.")
+    assert not one_device_heard_it_twice((10.0, 14.0), whole, (13.5, 15.0), "The desks too?")
+    assert not one_device_heard_it_twice((10.0, 14.0), whole, (10.0, 14.0), "Lunch is at noon.")
+
+
 def test_opus_round_trip_keeps_the_length_and_the_sound():
     t = np.arange(32000) / 16000
     tone = (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)
@@ -67,3 +81,23 @@ def test_opus_round_trip_keeps_the_length_and_the_sound():
         decode_opus(data, 3 * len(tone))
     with pytest.raises(OpusError, match="not a readable"):
         decode_opus(b"OggS" + b"x" * 200, 16000)
+
+
+def test_what_a_device_streamed_live_is_silenced_in_its_upload(tmp_path):
+    """A live chunk whose answer was lost comes back in an upload: that span is not heard again."""
+    audio = WearableAudio(
+        store=None, spool=None, inbox=tmp_path / "inbox", ledger=None, forgetter=None,
+        profile_for=None, halted=lambda: None, on_spooled=lambda item: None,
+    )  # fmt: skip
+    audio._heard_live("wd-1", 1000.0, 1001.0)
+    audio._heard_live("wd-1", 1001.1, 1002.0)  # stamping jitter: still one span
+    audio._heard_live("wd-1", 1010.0, 1011.0)
+    audio._heard_live("wd-2", 1000.0, 1005.0)  # another device
+    streamed = audio._streamed("wd-1", 1001.5, 1004.5)
+    assert streamed == [(1000.0, 1002.0)]
+    path = tmp_path / "upload.wav"
+    with open(path, "wb") as f:
+        write_wav(f, np.full(3 * 16000, 1000, dtype=np.int16))
+    upload = FileSource(path, start=1001.5, name="pendant")  # 1001.5 to 1004.5
+    assert upload.silence(streamed) == 0.5
+    assert not upload.samples[:8000].any() and upload.samples[8000:].all()

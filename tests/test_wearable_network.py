@@ -6,6 +6,7 @@ import http.client
 import io
 import json
 import os
+import re
 import resource
 import socket
 import sqlite3
@@ -461,6 +462,98 @@ def test_beyond_loopback_a_wearable_pairs_and_streams_over_tls_pinned_at_pairing
     plain = earmark("wearable", "--server", f"http://127.0.0.1:{port}", env=pulse.env)
     assert plain.returncode == 1  # not paired with a plain-HTTP address: one sentence
     assert len(plain.stderr.strip().splitlines()) == 1
+    assert daemon.stop() == 0
+
+
+class AnswerDropper:
+    """A TCP proxy in front of the listener that passes every request on but, while `dropping`
+    is set, throws the daemon's answers away and hangs up: flaky Wi-Fi as a device sees it."""
+
+    def __init__(self, server: str):
+        host, port = server.removeprefix("http://").split(":")
+        self.target = (host, int(port))
+        self.dropping = threading.Event()
+        self.listening = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listening.getsockname()[1]}"
+        self.dropped = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listening.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:  # the daemon has stopped
+                client.close()
+                continue
+            threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._answers, args=(upstream, client), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+
+    def _answers(self, upstream: socket.socket, client: socket.socket) -> None:
+        try:
+            while data := upstream.recv(65536):
+                if self.dropping.is_set():  # the request got through; its answer does not
+                    self.dropped += 1
+                    for sock in (client, upstream):
+                        sock.shutdown(socket.SHUT_RDWR)
+                        sock.close()
+                    return
+                client.sendall(data)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.listening.close()
+
+
+def test_a_chunk_whose_answer_was_lost_and_then_uploaded_is_stored_once(
+    pulse, daemon_factory, wearable_client, speak, listener
+):
+    env = pulse.env
+    daemon = daemon_factory()
+    daemon.wait_recording()
+    proxy = AnswerDropper(listener)
+    said = "Who will pay for the new computers, the desks and the lamps in the second office?"
+    unplug = pulse.plug("earmark_pendant")
+    try:
+        wearable_client(
+            proxy.url, "--code", pairing_code(env), microphone="earmark_pendant.monitor"
+        )
+        daemon.wait_for(
+            lambda s: any(x["state"] == "listening" for x in s["wearables"]["streams"]),
+            what="the wearable's stream",
+        )
+        player = subprocess.Popen(
+            ["paplay", "--device", "earmark_pendant", str(speak(said))], env=env
+        )
+        time.sleep(1.5)
+        proxy.dropping.set()  # mid-sentence: the daemon hears a chunk, the device never learns
+        assert player.wait(timeout=60) == 0
+        time.sleep(1)
+        proxy.dropping.clear()  # the device kept it, and uploads it once answers come again
+        daemon.wait_for(lambda s: s["wearables"]["uploads_spooled"] >= 1, what="the upload")
+        daemon.wait_for(lambda s: s["backlog"] == 0, what="the backlog to drain")
+        pulse.play(speak("The concert starts at eight."), sink="earmark_pendant")
+        wait_for_hits("concert", 1, env=env)  # later speech is through: the index is current
+    finally:
+        unplug()
+        proxy.close()
+    assert proxy.dropped >= 1
+    kept = [s["text"] for s in earmark_json("transcripts", env=env) if s["source"] == "pendant"]
+    words = re.findall(r"[a-z']+", " ".join(t for t in kept if "concert" not in t.lower()).lower())
+    assert len(words) >= 8, kept  # the sentence was kept, live and uploaded...
+    threes = [" ".join(words[i : i + 3]) for i in range(len(words) - 2)]
+    assert len(set(threes)) == len(threes), kept  # ... and no stretch of it twice
     assert daemon.stop() == 0
 
 

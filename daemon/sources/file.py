@@ -74,6 +74,20 @@ class FileSource(Source):
         self._offset += len(block)
         return AudioBlock(start=start, samples=block, source=self.name)
 
+    def silence(self, spans: list[tuple[float, float]]) -> float:
+        """Zero the audio inside these spans (epoch seconds); returns how many seconds."""
+        samples, silenced = None, 0
+        for start, end in spans:
+            first = max(0, round((start - self.start_time) * SAMPLE_RATE))
+            last = min(len(self.samples), round((end - self.start_time) * SAMPLE_RATE))
+            if first < last:
+                samples = self.samples.copy() if samples is None else samples
+                samples[first:last] = 0
+                silenced += last - first
+        if samples is not None:
+            self.samples = samples
+        return silenced / SAMPLE_RATE
+
     @property
     def progress(self) -> float:
         return min(1.0, self._offset / max(1, len(self.samples)))

@@ -12,6 +12,7 @@ the next one arrives.
 from __future__ import annotations
 
 import queue
+import threading
 import time
 from collections import deque
 
@@ -35,6 +36,7 @@ class Wearable(Source):
         self._last_chunk = 0.0
         self._heard_until = 0.0  # device time just after the last sample taken
         self._starts: deque[int] = deque(maxlen=_REMEMBERED_STARTS)  # in ms, as sent
+        self._lock = threading.Lock()
 
     @property
     def state(self) -> str:
@@ -47,15 +49,17 @@ class Wearable(Source):
         queue.Full when capture has fallen a minute behind (the device then keeps the chunk and
         retries)."""
         key = round(start * 1000)
-        if key in self._starts:
+        with self._lock:  # a retry may arrive on another connection while the first is here
+            if key in self._starts:
+                self._last_chunk = time.monotonic()
+                return 0.0
+            # placed no earlier than the end of the chunk before: the timeline never runs back
+            start = max(start, self._heard_until)
+            block = AudioBlock(start=start, samples=samples, source=self.name)
+            self._queue.put_nowait(block)
+            self._starts.append(key)
+            self._heard_until = block.start + len(samples) / SAMPLE_RATE
             self._last_chunk = time.monotonic()
-            return 0.0
-        # placed no earlier than the end of the chunk before: the timeline never runs backwards
-        block = AudioBlock(start=max(start, self._heard_until), samples=samples, source=self.name)
-        self._queue.put_nowait(block)
-        self._starts.append(key)
-        self._heard_until = block.start + len(samples) / SAMPLE_RATE
-        self._last_chunk = time.monotonic()
         self.reason = f"{self.name} stopped streaming"
         return len(samples) / SAMPLE_RATE
 
