@@ -4,7 +4,6 @@ cannot be reached the export stays extractive and says so."""
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import time
 import urllib.error
@@ -12,6 +11,7 @@ import urllib.parse
 import urllib.request
 
 from daemon.extractors import Sentence
+from daemon.loopback import is_loopback
 from daemon.profiles import LanguageModel
 
 __all__ = ["summarize_with", "LanguageModelUnavailable"]
@@ -27,12 +27,7 @@ _INSTRUCTIONS = (
 def _opener(endpoint: str) -> urllib.request.OpenerDirector:
     """Straight to a model on this machine, whatever `http_proxy` says: a proxy would receive
     the transcript. Elsewhere, as the environment says (that host receives the transcript)."""
-    host = urllib.parse.urlsplit(endpoint).hostname or ""
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if loopback:
+    if is_loopback(urllib.parse.urlsplit(endpoint).hostname or ""):
         return urllib.request.build_opener(urllib.request.ProxyHandler({}))
     return urllib.request.build_opener()
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import io
-import ipaddress
 import json
 import logging
 import os
@@ -28,6 +27,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from daemon.errors import EarmarkError
+from daemon.loopback import is_loopback
 from daemon.opus import encode_opus
 from daemon.paths import write_private
 from daemon.sources.base import Source
@@ -193,7 +193,7 @@ def pair(
     Over plain HTTP beyond loopback the secret would travel in the clear: that needs
     `insecure`."""
     host = urlsplit(server).hostname or ""
-    if urlsplit(server).scheme == "http" and not insecure and not _loopback(host):
+    if urlsplit(server).scheme == "http" and not insecure and not is_loopback(host):
         raise EarmarkError(
             f"pairing over plain HTTP with {host} would send this device's secret in the clear; "
             "use the https:// address and --fingerprint that `earmark pair` shows (or --insecure "
@@ -217,13 +217,6 @@ def pair(
         server, answer["device_id"], bytes.fromhex(answer["secret"]), answer["name"], fingerprint
     ).save(credentials_path)
     return answer["name"]
-
-
-def _loopback(host: str) -> bool:
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class OfflineBuffer:

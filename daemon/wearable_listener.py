@@ -25,7 +25,6 @@ pairing (daemon/listener_certificate.py); plain HTTP there needs `insecure: true
 from __future__ import annotations
 
 import io
-import ipaddress
 import json
 import logging
 import math
@@ -48,6 +47,7 @@ import yaml
 
 from daemon.errors import EarmarkError
 from daemon.listener_certificate import fingerprint
+from daemon.loopback import is_loopback
 from daemon.opus import OpusError, decode_opus
 from daemon.spool import SAMPLE_RATE
 from daemon.store import PairedWearable, Store
@@ -88,10 +88,7 @@ class ListenerSettings:
 
     @property
     def loopback(self) -> bool:
-        try:
-            return self.host == "localhost" or ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
+        return is_loopback(self.host)
 
     @property
     def tls(self) -> bool:
