@@ -182,6 +182,29 @@ def _wearables(paths: Paths) -> list[Check]:
     return [Check("wearables", OK, f"wearables connect at {where}")]
 
 
+def _damaged(paths: Paths) -> list[Check]:
+    """What was set aside in `damaged/`, each with the first line of its reason."""
+    folder = paths.data_dir / "damaged"
+    notes = sorted(folder.glob("*.reason")) if folder.is_dir() else []
+    if not notes:
+        return [Check("damaged files", OK, "none set aside")]
+    said = []
+    for note in notes:
+        try:
+            reason = note.read_text(encoding="utf-8", errors="replace").splitlines()[0]
+        except (OSError, IndexError):
+            reason = "no reason kept"
+        said.append(f"{note.name.removesuffix('.reason')}: {reason}")
+    return [
+        Check(
+            "damaged files",
+            WARN,
+            f"{len(notes)} set aside in {folder} (kept, never deleted): " + "; ".join(said),
+        )
+    ]
+
+
 def run_checks(paths: Paths, *, profile: str) -> list[Check]:
     checks = _dirs(paths) + _audio() + _model(paths, profile) + _wearables(paths)
+    checks += _damaged(paths)
     return checks + _daemon(paths)

@@ -560,7 +560,7 @@ class Daemon:
             "error": self.capture.error or self.transcribe.error,
             "problem": self.transcribe.problem,
             "notes": list(self.transcribe.notes),
-            "set_aside": self.transcribe.set_aside,
+            "set_aside": self.transcribe.set_aside + self.wearables.set_aside,
             "heard_twice": self.transcribe.heard_twice,
             "wearables": {
                 "url": self.listener.url,

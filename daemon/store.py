@@ -848,6 +848,21 @@ class Store:
         )
         return [WearableUpload(**dict(r)) for r in rows]
 
+    def set_aside_upload(
+        self, upload: WearableUpload, source: str, reason: str, now: float
+    ) -> None:
+        """Mark an upload that cannot be cut into utterances as done, its span a gap with why."""
+        with self._transaction() as tx:
+            tx.execute(
+                "UPDATE wearable_uploads SET done = ? WHERE device_id = ? AND upload_id = ?",
+                (now, upload.device_id, upload.upload_id),
+            )
+            tx.execute(
+                "INSERT INTO capture_spans (run_id, state, source, reason, start, end) "
+                "VALUES (NULL, 'gap', ?, ?, ?, ?)",
+                (source, reason, upload.recorded_at, upload.recorded_at + upload.seconds),
+            )
+
     def finish_upload(self, upload: WearableUpload, source: str, now: float) -> None:
         """Mark an upload spooled, and enter what it heard in the capture ledger."""
         with self._transaction() as tx:

