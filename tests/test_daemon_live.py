@@ -217,3 +217,40 @@ def test_disk_full_pauses_then_resumes_without_losing_speech(
     ledger = earmark_json("ledger", "--since", "10m", env=pulse.env)
     assert any("disk full" in row["gaps"] for row in ledger)
     assert daemon.stop() == 0
+
+
+def test_a_full_disk_during_a_commit_loses_and_half_keeps_nothing(small_disk):
+    """The store on a disk that fills up: the write that does not fit is rolled back whole,
+    what was stored before stays intact, and once there is room again writes go on."""
+    import sqlite3
+
+    from daemon.store import NewSegment, Store
+
+    def utterance(uid: str, words: int) -> dict:
+        text = " ".join(["budget"] * words)
+        segment = NewSegment(1000.0, 1010.0, text, -0.3, 0.1, 1.2, ())
+        return dict(
+            uid=uid, profile="default", source="microphone", start=1000.0, end=1010.0,
+            model="tiny.en", language="en", segments=[segment],
+        )  # fmt: skip
+
+    store = Store(small_disk / "earmark.db")
+    assert store.add_utterance(**utterance("before", 10)) is not None
+    filler = small_disk / "filler"
+    with open(filler, "wb") as f:  # the disk fills up
+        try:
+            while True:
+                f.write(b"\0" * (1 << 20))
+                f.flush()
+        except OSError:
+            pass
+    with pytest.raises(sqlite3.Error, match="full"):
+        store.add_utterance(**utterance("too-big", 20_000))  # fits in memory, not on disk
+    filler.unlink()  # room again: the same connection writes on, not stuck in a transaction
+    assert store.add_utterance(**utterance("after", 10)) is not None
+    store.close()
+    db = sqlite3.connect(small_disk / "earmark.db")
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    uids = [r[0] for r in db.execute("SELECT uid FROM utterances ORDER BY id")]
+    assert uids == ["before", "after"]  # nothing of the one that did not fit
+    db.close()
