@@ -263,11 +263,34 @@ class OfflineBuffer:
         for meta in self.directory.glob("*.json"):
             try:
                 data = json.loads(meta.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
+                upload_id, recorded_at = str(data["upload_id"]), float(data["recorded_at"])
+            except (ValueError, KeyError, TypeError):
+                upload_id, recorded_at = self._recover(meta)
+            except OSError:
                 continue
-            if data["upload_id"] != writing and (self.directory / f"{meta.stem}.pcm").exists():
-                found.append((data["upload_id"], float(data["recorded_at"])))
+            if (
+                upload_id
+                and upload_id != writing
+                and (self.directory / f"{meta.stem}.pcm").exists()
+            ):
+                found.append((upload_id, recorded_at))
         return sorted(found, key=lambda f: f[1])
+
+    def _recover(self, meta: Path) -> tuple[str | None, float]:
+        """A sidecar that cannot be read (cut off, overwritten): the recording is not lost. It
+        began its length before the audio file was last written; a new sidecar says so, and the
+        damaged one is kept in `refused/`."""
+        pcm = meta.with_suffix(".pcm")
+        aside = self.directory / "refused"
+        aside.mkdir(mode=0o700, exist_ok=True)
+        meta.replace(aside / f"{meta.name}.damaged")
+        if not pcm.exists():
+            return None, 0.0
+        stat = pcm.stat()
+        recorded_at = stat.st_mtime - stat.st_size / 2 / SAMPLE_RATE
+        write_private(meta, json.dumps({"upload_id": meta.stem, "recorded_at": recorded_at}))
+        log.warning("%s was damaged; its recording is kept, dated by its audio file", meta.name)
+        return meta.stem, recorded_at
 
     def samples(self, upload_id: str) -> np.ndarray:
         pcm = (self.directory / f"{upload_id}.pcm").read_bytes()

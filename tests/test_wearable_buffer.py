@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 import wave
 
 import numpy as np
@@ -134,3 +135,17 @@ def test_an_upload_that_cannot_be_cut_is_set_aside_after_three_tries(tmp_path):
         n.endswith(".reason") for n in kept
     )
     store.close()
+
+
+@pytest.mark.parametrize("damage", [os.urandom(40), b"[]", b'{"upload_id": 7}', b""])
+def test_a_damaged_buffer_sidecar_loses_no_recording(tmp_path, damage):
+    buffer = OfflineBuffer(tmp_path)
+    started = time.time() - 2.0
+    buffer.append(started, np.ones(32000, dtype="<i2").tobytes())  # two seconds
+    buffer.close_current()
+    [(upload_id, _)] = buffer.ready()
+    (tmp_path / f"{upload_id}.json").write_bytes(damage)
+    [(again, recorded_at)] = buffer.ready()  # still there, dated by its audio file
+    assert again == upload_id and abs(recorded_at - started) < 2.5
+    assert len(buffer.samples(upload_id)) == 32000
+    assert (tmp_path / "refused" / f"{upload_id}.json.damaged").read_bytes() == damage
