@@ -848,23 +848,19 @@ class Store:
         )
         return [WearableUpload(**dict(r)) for r in rows]
 
+    def finish_upload(self, upload: WearableUpload, source: str, now: float) -> None:
+        """Mark an upload spooled, and enter what it heard in the capture ledger."""
+        self._close_upload(upload, source, "listening", "synced later", now)
+
     def set_aside_upload(
         self, upload: WearableUpload, source: str, reason: str, now: float
     ) -> None:
         """Mark an upload that cannot be cut into utterances as done, its span a gap with why."""
-        with self._transaction() as tx:
-            tx.execute(
-                "UPDATE wearable_uploads SET done = ? WHERE device_id = ? AND upload_id = ?",
-                (now, upload.device_id, upload.upload_id),
-            )
-            tx.execute(
-                "INSERT INTO capture_spans (run_id, state, source, reason, start, end) "
-                "VALUES (NULL, 'gap', ?, ?, ?, ?)",
-                (source, reason, upload.recorded_at, upload.recorded_at + upload.seconds),
-            )
+        self._close_upload(upload, source, "gap", reason, now)
 
-    def finish_upload(self, upload: WearableUpload, source: str, now: float) -> None:
-        """Mark an upload spooled, and enter what it heard in the capture ledger."""
+    def _close_upload(
+        self, upload: WearableUpload, source: str, state: str, reason: str, now: float
+    ) -> None:
         with self._transaction() as tx:
             tx.execute(
                 "UPDATE wearable_uploads SET done = ? WHERE device_id = ? AND upload_id = ?",
@@ -872,6 +868,6 @@ class Store:
             )
             tx.execute(
                 "INSERT INTO capture_spans (run_id, state, source, reason, start, end) "
-                "VALUES (NULL, 'listening', ?, 'synced later', ?, ?)",
-                (source, upload.recorded_at, upload.recorded_at + upload.seconds),
+                "VALUES (NULL, ?, ?, ?, ?, ?)",
+                (state, source, reason, upload.recorded_at, upload.recorded_at + upload.seconds),
             )

@@ -17,6 +17,7 @@ import uuid
 
 import numpy as np
 import pytest
+from test_wearable_network import Device
 
 from daemon import wearable_listener
 from daemon.damaged import DamagedFiles
@@ -54,13 +55,8 @@ class Served:
         self.device_id, self.secret = pair_device(store, "pendant", None)
 
     def send(self, method: str, target: str, body: bytes = b"", headers=None, *, sign=True):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        signed = sign_request(self.device_id, self.secret, method, target, body) if sign else {}
-        conn.request(method, target, body=body, headers={**signed, **(headers or {})})
-        response = conn.getresponse()
-        answer = json.loads(response.read() or b"{}")
-        conn.close()
-        return response.status, answer
+        device = Device(f"http://127.0.0.1:{self.port}", self.device_id, self.secret)
+        return device.send(method, target, body, headers, sign=sign)
 
     def raw(self, address: str = "127.0.0.1") -> socket.socket:
         return socket.create_connection(
