@@ -718,6 +718,13 @@ _OPEN_MARK = re.compile(
     re.I,
 )
 _MAY_BE_OPEN = frozenset("question wonder unclear decide figure find".split())
+# a question Whisper wrote without its mark ("Who will pay for the new computers."): a question
+# word and then a verb that asks, which a statement ("What we need is ...") never has
+_ASKED_WITHOUT_MARK = re.compile(
+    r"^(?:who|what|when|where|why|how|which)\s+(?:will|would|should|shall|can|could|do|does|"
+    r"did|is|are|was|were|has|have)\b[^?]*\.$",
+    re.I,
+)
 _ABOUT_THE_MEETING = re.compile(
     r"\b(?:can (?:you|everyone|everybody)(?: all)? (?:see|hear|read)|shall i|"
     r"should i (?:go|start)|who(?:'s| is) next|"
@@ -748,7 +755,8 @@ def is_open_question(talk: Talk, i: int) -> bool:
     text = talk.sentences[i].text.strip()
     if not _MAY_BE_OPEN.isdisjoint(talk.tokens[i]) and _OPEN_MARK.search(text):
         return True
-    if not (text.endswith("?") and _ASKING.match(_last_clause(text))) or _TAG.search(text):
+    asked = text.endswith("?") and _ASKING.match(_last_clause(text))
+    if not (asked or _ASKED_WITHOUT_MARK.match(text)) or _TAG.search(text):
         return False
     if _REQUEST.search(text):
         return False  # "can you update the mockups?" asks for a task, not an answer

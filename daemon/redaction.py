@@ -59,6 +59,7 @@ _NUMBER_CUE = re.compile(
     r"|\b(?:my|your|his|her|their)\s+(?:\w+\s+)?number\b"
     r"|\b(?:pin|security)\s+(?:number|code)\b|\bpin\s+is\b|\b(?:cvv|cvc|iban)\b"
     r"|\b(?:pass|door|access|alarm|entry|lock|safe)\s*code\b|\bpassword\b|\bcode for the door\b"
+    r"|\b(?:my|your|the)\s+pass\b"
     r"|\bsort\s+code\b|\bsocial\s+security\b|\bcall\s+me\s+(?:on|at)\b",
     re.I,
 )
