@@ -90,11 +90,7 @@ def import_files(
                 result.error = str(exc)
                 continue
             result.start, result.duration_s = source.start_time, source.duration
-            try:
-                named = f"file-{_recording_digest(path, chosen.name, source.start_time)}-"
-            except OSError as exc:
-                result.error = f"{shown(path)}: cannot be read ({exc.strerror or exc})"
-                continue
+            named = f"file-{_recording_digest(source, chosen.name)}-"
             earlier = store.first_utterance_named(named)
             done_s = 0.0
             total_s = max(source.duration, 0.001)
@@ -156,12 +152,10 @@ def import_files(
     return results
 
 
-def _recording_digest(path: Path, profile: str, start: float) -> str:
-    """Names one recording imported under one profile at one time."""
-    digest = hashlib.sha256(f"{profile}\0{start:.3f}\0".encode())
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
+def _recording_digest(source: FileSource, profile: str) -> str:
+    """Names one recording (its audio, as decoded) imported under one profile at one time."""
+    digest = hashlib.sha256(f"{profile}\0{source.start_time:.3f}\0".encode())
+    digest.update(source.samples.tobytes())
     return digest.hexdigest()[:16]
 
 

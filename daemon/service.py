@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 from daemon import control
 from daemon.activation import rule_holds
-from daemon.damaged import DamagedFiles
 from daemon.errors import DaemonAlreadyRunning, EarmarkError
 from daemon.export import export_period
 from daemon.forgetting import Forgetter
@@ -214,7 +213,7 @@ class Daemon:
                 "state": self.state(),
             },
             own_certificate=lambda: listener_certificate(
-                self.paths.data_dir / "listener-tls", DamagedFiles(self.paths.data_dir / "damaged")
+                self.paths.data_dir / "listener-tls", self.spool.damaged
             ),
         )
         self.control = control.ControlServer(
