@@ -1,39 +1,53 @@
 """Live path vs plain faster-whisper on the same long recording: CPU, word error rate, latency.
 
 The live path is the real one: the daemon records a private PulseAudio null sink while the
-recording plays into it in real time; its CPU time is read from /proc after the model loaded.
-The offline figure is one WhisperModel.transcribe() of the same audio with the same options, run
-before and after the live run (the mean of the two, as a shared machine drifts).
+recording (real clips one after another) plays into it in real time; its CPU time is read from
+/proc after the model loaded. The offline figure is one WhisperModel.transcribe() of the same
+audio with the same options, run before and after each live run (the mean of the two, as a
+shared machine drifts).
 
-    python bench/live_vs_offline.py [--minutes 10] [--eval DIR]
+Latency is measured two ways:
+  - per utterance: the end of its speech to searchable, as `earmark status` reports it;
+  - per clip (a sentence or a few): the end of the clip's last sound to the moment the utterance
+    holding it became searchable, from the daemon's `timings`. Playback is taken to start when
+    paplay is started, so these figures include paplay's start-up (they err long, not short).
+First words: how many clips (those with an exact reference) lose their first word, live and in
+the offline pass of the same audio.
+
+Each figure is given per run and as the median and spread (lowest to highest) of --runs runs.
+
+    python bench/live_vs_offline.py [--minutes 4] [--gap 0.3] [--runs 3] [--cores 1]
+                                    [--progressive-after S] [--eval DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import os
+import re
 import resource
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the daemon sets it: same numpy both sides
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from eval_speech import (  # noqa: E402
-    DEFAULT_EVAL,
-    RATE,
-    load_clips,
-    long_recording,
-    word_error_rate,
-    write_wav,
-)
+from eval_speech import DEFAULT_EVAL, RATE, load_clips, normalize, word_error_rate, write_wav  # noqa: E402
 from realparts import DaemonProcess, Pulse, earmark_json  # noqa: E402
 
+from daemon import control  # noqa: E402
+from daemon.paths import Paths  # noqa: E402
 from daemon.profiles import Transcription  # noqa: E402
 from daemon.transcriber import Transcriber  # noqa: E402
+
+_NUMBER_WORDS = "zero one two three four five six seven eight nine".split()
 
 
 def process_cpu(pid: int) -> float:
@@ -47,6 +61,63 @@ def own_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def last_sound(samples: np.ndarray) -> float:
+    """Seconds from a clip's start to the end of its last 20 ms that is not near-silence."""
+    frames = samples[: len(samples) // 320 * 320].astype(np.float32).reshape(-1, 320)
+    rms = np.sqrt((frames**2).mean(axis=1))
+    loud = np.flatnonzero(rms > 0.1 * np.percentile(rms, 95))
+    return (loud[-1] + 1) * 320 / RATE if len(loud) else len(samples) / RATE
+
+
+def recording(clips, *, minutes: float, gap_s: float):
+    """Clips one after another with gaps, repeated to reach `minutes`: the audio, and each clip
+    with where its sound ends (seconds from the start)."""
+    gap = np.zeros(int(gap_s * RATE), dtype=np.int16)
+    parts, placed, at = [gap], [], len(gap)
+    while at < minutes * 60 * RATE:
+        for clip in clips:
+            placed.append((clip, (at / RATE) + last_sound(clip.samples)))
+            parts += [clip.samples, gap]
+            at += len(clip.samples) + len(gap)
+            if at >= minutes * 60 * RATE:
+                break
+    return np.concatenate(parts), placed
+
+
+def first_words_lost(placed, hypothesis: str, exact: set[str]) -> int:
+    """How many clips with an exact reference lose their first word in `hypothesis` (aligned
+    word by word against all the references; a digit for a number word counts as the word)."""
+    reference, firsts = [], []
+    for clip, _ in placed:
+        if clip.name in exact:
+            firsts.append(len(reference))
+        reference += normalize(clip.reference)
+    said = [
+        _NUMBER_WORDS[int(w[0])] if re.fullmatch(r"\d+", w) else w for w in normalize(hypothesis)
+    ]
+    n, m = len(reference), len(said)
+    cost = np.zeros((n + 1, m + 1), dtype=np.int32)
+    cost[:, 0], cost[0, :] = np.arange(n + 1), np.arange(m + 1)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            cost[i, j] = min(
+                cost[i - 1, j] + 1,
+                cost[i, j - 1] + 1,
+                cost[i - 1, j - 1] + (reference[i - 1] != said[j - 1]),
+            )
+    kept, i, j = set(), n, m
+    while i > 0 and j > 0:
+        if cost[i, j] == cost[i - 1, j - 1] + (reference[i - 1] != said[j - 1]):
+            if reference[i - 1] == said[j - 1]:
+                kept.add(i - 1)
+            i, j = i - 1, j - 1
+        elif cost[i, j] == cost[i - 1, j] + 1:
+            i -= 1
+        else:
+            j -= 1
+    return sum(1 for k in firsts if k not in kept)
+
+
 def offline(audio, settings: Transcription) -> tuple[float, str]:
     transcriber = Transcriber(settings)
     transcriber.load()
@@ -57,19 +128,49 @@ def offline(audio, settings: Transcription) -> tuple[float, str]:
     return own_cpu() - before, text
 
 
-def live(wav: Path, work: Path, pulse: Pulse) -> dict:
-    env = {**pulse.env, "EARMARK_HOME": str(work / "home")}
-    daemon = DaemonProcess(env, work / "daemon.log").start()
+def clip_latencies(placed, played_at: float, timings: list[dict]) -> tuple[list[float], int]:
+    """Per clip, its last sound to searchable; and how many clips no utterance held the end of."""
+    latencies, unheld = [], 0
+    for _, end in placed:
+        end_at = played_at + end
+        holding = [u for u in timings if u["start"] < end_at and u["speech_end"] >= end_at - 0.3]
+        if holding:
+            latencies.append(min(u["searchable"] for u in holding) - end_at)
+        else:
+            unheld += 1
+    return sorted(latencies), unheld
+
+
+def percentile(values: list[float], share: float) -> float:
+    return values[min(len(values) - 1, int(len(values) * share))] if values else float("nan")
+
+
+def live(wav: Path, work: Path, pulse: Pulse, args) -> dict:
+    home = work / "home"
+    if args.progressive_after is not None:
+        profiles = home / "config" / "profiles"
+        profiles.mkdir(parents=True, exist_ok=True)
+        default = (HERE.parent / "profiles" / "default.yaml").read_text()
+        (profiles / "default.yaml").write_text(
+            re.sub(
+                r"progressive_after_s: [0-9.]+",
+                f"progressive_after_s: {args.progressive_after}",
+                default,
+            )
+        )
+    env = {**pulse.env, "EARMARK_HOME": str(home)}
+    under = ("taskset", "-c", ",".join(str(c) for c in range(args.cores))) if args.cores else ()
+    daemon = DaemonProcess(env, work / "daemon.log", under=under).start()
     try:
         daemon.wait_recording()
         cpu_before = process_cpu(daemon.proc.pid)
-        started = time.monotonic()
+        played_at = time.time()
         pulse.play(wav)
-        played = time.monotonic() - started
-        heard = {"count": -1, "since": 0.0}
+        heard = {"count": -1, "since": 0.0, "backlog": 0}
 
         def drained(s: dict) -> bool:
             """No new utterance for 3 s (the last one is closed after a pause), all transcribed."""
+            heard["backlog"] = max(heard["backlog"], s["backlog"])
             if s["utterances_heard"] != heard["count"]:
                 heard.update(count=s["utterances_heard"], since=time.monotonic())
             return (
@@ -78,15 +179,11 @@ def live(wav: Path, work: Path, pulse: Pulse) -> dict:
                 and s["utterances_transcribed"] == s["utterances_heard"]
             )
 
-        status = daemon.wait_for(drained, timeout=600, what="the backlog to drain")
+        status = daemon.wait_for(drained, timeout=1800, what="the backlog to drain")
+        drain_s = time.time() - played_at - len(wav.read_bytes()) / 2 / RATE
         cpu = process_cpu(daemon.proc.pid) - cpu_before
-        rss_kb = int(
-            next(
-                line
-                for line in Path(f"/proc/{daemon.proc.pid}/status").read_text().splitlines()
-                if line.startswith("VmRSS")
-            ).split()[1]
-        )
+        socket = Paths(home / "config", home / "data", home / "run").control_socket
+        timings = control.request(socket, "timings")["utterances"]
         rows = earmark_json("transcripts", env=env)
         daemon.stop()
     finally:
@@ -94,17 +191,81 @@ def live(wav: Path, work: Path, pulse: Pulse) -> dict:
             daemon.proc.kill()
     return {
         "cpu": cpu,
-        "played_s": played,
         "status": status,
-        "rss_mb": rss_kb / 1024,
+        "played_at": played_at,
+        "timings": timings,
+        "drain_s": drain_s,
+        "backlog_at_end": heard["backlog"],
         "text": " ".join(r["text"] for r in rows),
+    }
+
+
+FIGURES = [
+    ("cpu_ratio", "CPU live / offline", "{:.3f}"),
+    ("wer_live", "WER live", "{:.3f}"),
+    ("wer_offline", "WER offline", "{:.3f}"),
+    ("wer_ratio", "WER live / offline", "{:.3f}"),
+    ("utterance_p50", "utterance end -> searchable p50 s", "{:.2f}"),
+    ("utterance_p95", "utterance end -> searchable p95 s", "{:.2f}"),
+    ("clip_p50", "clip end -> searchable p50 s", "{:.2f}"),
+    ("clip_p95", "clip end -> searchable p95 s", "{:.2f}"),
+    ("clip_max", "clip end -> searchable max s", "{:.2f}"),
+    ("unheld", "clips whose end no utterance held", "{:.0f}"),
+    ("first_lost_live", "first words lost live", "{:.0f}"),
+    ("first_lost_offline", "first words lost offline", "{:.0f}"),
+    ("utterances", "utterances", "{:.0f}"),
+    ("drain_s", "backlog drained, s after playback", "{:.1f}"),
+]
+
+
+def one_run(audio, placed, exact, settings, args) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        wav = write_wav(work / "recording.wav", audio)
+        before_cpu, offline_text = offline(audio, settings)
+        pulse = Pulse(work / "pulse")
+        pulse.runtime.mkdir()
+        pulse.start()
+        try:
+            result = live(wav, work, pulse, args)
+        finally:
+            pulse.stop()
+        after_cpu, _ = offline(audio, settings)  # the shared machine drifts: both sides of it
+    reference = " ".join(clip.reference for clip, _ in placed)
+    status = result["status"]
+    clips, unheld = clip_latencies(placed, result["played_at"], result["timings"])
+    wer_live = word_error_rate(reference, result["text"])
+    wer_offline = word_error_rate(reference, offline_text)
+    return {
+        "cpu_ratio": result["cpu"] / ((before_cpu + after_cpu) / 2),
+        "wer_live": wer_live,
+        "wer_offline": wer_offline,
+        "wer_ratio": wer_live / max(wer_offline, 1e-9),
+        "utterance_p50": status["latency_p50_s"],
+        "utterance_p95": status["latency_p95_s"],
+        "clip_p50": percentile(clips, 0.5),
+        "clip_p95": percentile(clips, 0.95),
+        "clip_max": clips[-1] if clips else float("nan"),
+        "unheld": unheld,
+        "first_lost_live": first_words_lost(placed, result["text"], exact),
+        "first_lost_offline": first_words_lost(placed, offline_text, exact),
+        "utterances": status["utterances_transcribed"],
+        "drain_s": result["drain_s"],
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--minutes", type=float, default=4.0)
     parser.add_argument("--eval", type=Path, default=DEFAULT_EVAL)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--cores", type=int, default=0, help="run the daemon on this many cores")
+    parser.add_argument(
+        "--progressive-after",
+        type=float,
+        default=None,
+        help="the profile's progressive_after_s for the live run (0: off)",
+    )
     parser.add_argument(
         "--gap",
         type=float,
@@ -114,43 +275,34 @@ def main() -> None:
     args = parser.parse_args()
 
     clips = load_clips(args.eval)
-    audio, reference = long_recording(clips, minutes=args.minutes, gap_s=args.gap)
+    with open(args.eval / "MANIFEST.tsv", newline="") as fh:
+        exact = {
+            row["file"] for row in csv.DictReader(fh, delimiter="\t") if row["ref_quality"] == "A"
+        }
+    audio, placed = recording(clips, minutes=args.minutes, gap_s=args.gap)
     settings = Transcription()
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        wav = write_wav(work / "recording.wav", audio)
+    print(
+        f"recording: {len(audio) / RATE / 60:.1f} min of speech, {len(placed)} clips "
+        f"({sum(c.name in exact for c, _ in placed)} with an exact reference), "
+        f"{args.gap} s between clips; daemon on {args.cores or os.cpu_count()} cores; "
+        f"{args.runs} runs",
+        flush=True,
+    )
+    runs = []
+    for k in range(args.runs):
+        runs.append(one_run(audio, placed, exact, settings, args))
         print(
-            f"recording: {len(audio) / RATE / 60:.1f} min of speech from {len(clips)} clips, "
-            f"{args.gap} s between clips"
+            f"run {k + 1}: "
+            + ", ".join(f"{key} " + fmt.format(runs[-1][key]) for key, _, fmt in FIGURES),
+            flush=True,
         )
-        before_cpu, offline_text = offline(audio, settings)
-        pulse = Pulse(work / "pulse")
-        pulse.runtime.mkdir()
-        pulse.start()
-        try:
-            result = live(wav, work, pulse)
-        finally:
-            pulse.stop()
-        after_cpu, _ = offline(audio, settings)  # the shared machine drifts: both sides of it
-    offline_cpu = (before_cpu + after_cpu) / 2
-    status = result["status"]
-    offline_wer = word_error_rate(reference, offline_text)
-    live_wer = word_error_rate(reference, result["text"])
-    print(
-        f"offline transcribe(): CPU {offline_cpu:.1f} s (before the live run {before_cpu:.1f} s, "
-        f"after it {after_cpu:.1f} s), WER {offline_wer:.3f}"
-    )
-    print(
-        f"live daemon path:     CPU {result['cpu']:.1f} s, WER {live_wer:.3f} "
-        f"({status['utterances_transcribed']} utterances, {status['whisper_calls']} model calls)"
-    )
-    print(f"CPU ratio live/offline: {result['cpu'] / offline_cpu:.3f}   (target <= 1.15)")
-    print(f"WER ratio live/offline: {live_wer / max(offline_wer, 1e-9):.3f}   (target <= 1.1)")
-    print(
-        f"latency end of speech -> searchable: p50 {status['latency_p50_s']:.2f} s, "
-        f"p95 {status['latency_p95_s']:.2f} s   (target p95 <= 3 s)"
-    )
-    print(f"daemon resident memory after the run: {result['rss_mb']:.0f} MB")
+    print(f"\n{'figure':40} {'median':>8}   spread (lowest - highest)")
+    for key, label, fmt in FIGURES:
+        values = sorted(r[key] for r in runs)
+        print(
+            f"{label:40} {fmt.format(statistics.median(values)):>8}   "
+            f"{fmt.format(values[0])} - {fmt.format(values[-1])}"
+        )
 
 
 if __name__ == "__main__":

@@ -338,12 +338,13 @@ class TranscribeStage:
         self.set_aside = 0
         self.transcribed = 0
         self.heard_twice = 0  # utterances two inputs heard, of which one transcript was kept
-        self.latencies: deque[float] = deque(maxlen=1000)
+        # per utterance: (start, when its speech ended, when it became searchable)
+        self.searchable: deque[tuple[float, float, float]] = deque(maxlen=1000)
         self.model_state = "not loaded"
         self._transcribers: dict[Transcription, Transcriber] = {}
         self._indexes: dict[str, SearchIndex] = {}
         self._unsynced: set[str] = set()
-        self._heard_ends: list[float] = []  # when speech ended, for utterances not yet indexed
+        self._unindexed: list[tuple[float, float]] = []  # (start, speech end) not yet indexed
         self._last_sync = 0.0
         self._failures: dict[str, int] = {}
         self._wake = threading.Event()
@@ -514,7 +515,7 @@ class TranscribeStage:
             )
             self.spool.remove(item, keep_audio_at=keep)
         self._unsynced.add(item.profile)
-        self._heard_ends.append(item.speech_end or item.end)
+        self._unindexed.append((item.start, item.speech_end or item.end))
         self.transcribed += 1
         self.on_done(item)
 
@@ -599,8 +600,13 @@ class TranscribeStage:
         self._unsynced.clear()
         self._last_sync = now
         searchable = time.time()
-        self.latencies.extend(searchable - end for end in self._heard_ends)
-        self._heard_ends.clear()
+        self.searchable.extend((start, end, searchable) for start, end in self._unindexed)
+        self._unindexed.clear()
+
+    @property
+    def latencies(self) -> list[float]:
+        """Seconds from the end of speech to searchable, for the latest utterances."""
+        return [at - end for _, end, at in list(self.searchable)]
 
     def _audio_path(self, item: SpooledUtterance) -> Path:
         day = time.strftime("%Y-%m-%d", time.localtime(item.start))

@@ -63,6 +63,7 @@ class Segmentation:
     pre_roll_ms: int = 300
     min_speech_ms: int = 250
     max_utterance_s: float = 28.0
+    progressive_after_s: float = 2.0  # speech this long ends at its next short pause (0: never)
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,7 @@ _RANGES: dict[tuple[type, str], tuple[float, float]] = {
     (Segmentation, "pre_roll_ms"): (0, 2_000),
     (Segmentation, "min_speech_ms"): (0, 5_000),
     (Segmentation, "max_utterance_s"): (2, 30),
+    (Segmentation, "progressive_after_s"): (0, 30),
     (Export, "conversation_gap_min"): (1, 24 * 60),
     (Retention, "audio_days"): (0, 36_500),
     (LanguageModel, "timeout_s"): (1, 3_600),

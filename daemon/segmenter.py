@@ -25,6 +25,7 @@ WINDOW = 512
 _CONTEXT = 64
 _WINDOW_S = WINDOW / SAMPLE_RATE
 _SPLIT_PAUSE_WINDOWS = 4  # a pause of >= 128 ms is a good place to split long speech
+_SHORT_PAUSE_WINDOWS = 8  # a pause of >= 256 ms ends speech that has run `progressive_after_s`
 # Windows judged per detector call: each ONNX call costs far more than a window does, so
 # batching ~0.25 s keeps an idle daemon light, at ~0.25 s more delay in noticing a pause.
 _BATCH_WINDOWS = 8
@@ -83,8 +84,10 @@ class Segmenter:
     """Feeds frames in, gets utterances out.
 
     An utterance starts when a window's speech probability reaches the threshold (with
-    `pre_roll_ms` of audio before it), and ends after `min_silence_ms` of silence. Speech longer
-    than `max_utterance_s` is split at its last pause, or cut hard when it has none.
+    `pre_roll_ms` of audio before it), and ends after `min_silence_ms` of silence, or at the
+    first short pause once it has run `progressive_after_s`: someone who talks on without a
+    long pause has each part of it transcribed while they go on. Speech longer than
+    `max_utterance_s` is split at its last pause, or cut hard when it has none.
     """
 
     def __init__(self, settings: Segmentation, *, detector: SpeechDetector | None = None):
@@ -94,6 +97,11 @@ class Segmenter:
         self._pre_roll = max(0, round(settings.pre_roll_ms / 1000 / _WINDOW_S))
         self._end_silence = max(1, round(settings.min_silence_ms / 1000 / _WINDOW_S))
         self._max_windows = int(settings.max_utterance_s / _WINDOW_S)
+        self._progressive_windows = (
+            round(settings.progressive_after_s / _WINDOW_S)
+            if settings.progressive_after_s
+            else None
+        )
         self._min_speech = round(settings.min_speech_ms / 1000 / _WINDOW_S)
         self._keep_tail = max(1, min(self._end_silence, round(0.2 / _WINDOW_S)))
         self.windows_seen = 0
@@ -165,17 +173,26 @@ class Segmenter:
         self._silence_run = self._silence_run + 1 if silent else 0
         if self._silence_run >= self._end_silence:
             return self._close(len(self._speech) - self._silence_run + self._keep_tail)
+        if (
+            self._silence_run == _SHORT_PAUSE_WINDOWS
+            and self._progressive_windows is not None
+            and len(self._speech) - self._silence_run >= self._progressive_windows
+        ):
+            return self._close(len(self._speech) - self._silence_run + self._keep_tail)
         if len(self._speech) >= self._max_windows:
             return self._split_long()
         return []
 
     def _close(self, end: int) -> list[Utterance]:
-        """Emit the current speech up to window `end`; the rest becomes pre-roll history."""
+        """Emit the current speech up to window `end`; the quiet after its last voiced window
+        becomes pre-roll history (the tail it kept too: after a short pause, the next
+        utterance's pre-roll may begin inside this one's tail rather than lose its onset)."""
         speech, self._speech = self._speech, None
-        rest = speech[end:]
         self._silence_run = 0
         self._history.clear()
-        for wt, w, _ in rest[-self._pre_roll :] if self._pre_roll else []:
+        last_voiced = max((k for k, (_, _, voiced) in enumerate(speech) if voiced), default=-1)
+        quiet = speech[last_voiced + 1 :]
+        for wt, w, _ in quiet[-self._pre_roll :] if self._pre_roll else []:
             self._history.append((wt, w))
         kept = speech[:end]
         voiced = [t for t, _, is_voiced in kept if is_voiced]

@@ -220,6 +220,7 @@ class Daemon:
             self.paths.control_socket,
             {
                 "status": lambda _: self.status(),
+                "timings": self._timings,
                 "stop": self._stop_command,
                 "search": self._search,
                 "toggle": lambda _: self._changed(self.recording_state.toggled()),
@@ -528,6 +529,15 @@ class Daemon:
         if self.transcribe.model_state == "loading":
             return "recording (model loading)"
         return "recording"
+
+    def _timings(self, _message: dict) -> dict:
+        """When each of the latest utterances was heard and became searchable."""
+        return {
+            "utterances": [
+                {"start": start, "speech_end": end, "searchable": at}
+                for start, end, at in list(self.transcribe.searchable)
+            ]
+        }
 
     def status(self) -> dict:
         source = self.capture.source

@@ -146,6 +146,15 @@ def _utterance_model_class():
     return UtteranceWhisperModel
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (fewer than the machine's under `taskset` or a
+    cgroup's cpuset): more model threads than that only take turns."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def model_label(settings: Transcription) -> str:
     """How a profile's model is named to the user."""
     return "tiny.en (bundled)" if settings.model == BUNDLED_MODEL else settings.model
@@ -183,7 +192,7 @@ class Transcriber:
         return model_label(self.settings)
 
     def load(self) -> None:
-        threads = self.settings.threads or (os.cpu_count() or 1)
+        threads = self.settings.threads or usable_cores()
         offline = os.environ.get("HF_HUB_OFFLINE")
         try:
             self._model = _utterance_model_class()(

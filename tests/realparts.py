@@ -186,15 +186,16 @@ class Pulse:
 class DaemonProcess:
     """`earmark run` (headless unless asked) in a subprocess, with helpers to wait on its status."""
 
-    def __init__(self, env: dict, log: Path, *args: str, headless: bool = True):
+    def __init__(self, env: dict, log: Path, *args: str, headless: bool = True, under: tuple = ()):
         self.env = env
         self.log = log
         self.args = ("--headless", *args) if headless else args
+        self.under = under  # a command the daemon runs under, e.g. ("taskset", "-c", "0")
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> DaemonProcess:
         self.proc = subprocess.Popen(
-            [*EARMARK, "run", *self.args],
+            [*self.under, *EARMARK, "run", *self.args],
             env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=open(self.log, "ab"),  # noqa: SIM115

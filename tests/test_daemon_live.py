@@ -8,9 +8,13 @@ import sqlite3
 import stat
 import subprocess
 import time
+import wave
 
+import numpy as np
 import pytest
 from realparts import earmark, earmark_json, needs_root, room_noise, wait_for_hits
+
+from daemon import control
 
 pytestmark = pytest.mark.integration
 
@@ -256,3 +260,45 @@ def test_a_full_disk_during_a_commit_loses_and_half_keeps_nothing(small_disk):
     uids = [r[0] for r in db.execute("SELECT uid FROM utterances ORDER BY id")]
     assert uids == ["before", "after"]  # nothing of the one that did not fit
     db.close()
+
+
+def test_talk_without_long_pauses_is_searchable_while_it_goes_on(
+    pulse, daemon_factory, speak, earmark_home, tmp_path
+):
+    said = [
+        ("The quarterly budget review moves to next Tuesday.", "budget"),
+        ("The birch canoe slid on the smooth planks.", "smooth"),
+        ("Glue the sheet to the dark blue background.", "background"),
+        ("It is easy to tell the depth of a well.", "easy"),
+        ("Please bring the revised forecast to the meeting.", "forecast"),
+    ]
+    parts, ends = [], []
+    for text, _ in said:  # 0.3 s from the sound of one sentence to the next: no long pause
+        with wave.open(str(speak(text, pad_s=0.0))) as w:
+            speech = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+        loud = np.flatnonzero(np.abs(speech) > 500)
+        parts += [speech[loud[0] : loud[-1] + 1], np.zeros(4800, dtype=np.int16)]
+        ends.append(sum(len(p) for p in parts[:-1]) / 16_000)
+    talk = tmp_path / "talk.wav"
+    with wave.open(str(talk), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16_000)
+        w.writeframes(np.concatenate([np.zeros(8000, dtype=np.int16), *parts]).tobytes())
+    daemon = daemon_factory()
+    daemon.wait_recording()
+    started = time.time()
+    player = subprocess.Popen(["paplay", "--device", "earmark_test", str(talk)], env=pulse.env)
+    try:
+        hits = wait_for_hits(said[0][1], 1, env=pulse.env, timeout=30)
+        first_found = time.time() - started
+    finally:
+        player.wait()
+    # found while the talk went on: it is ~14 s long and has no pause that ends an utterance
+    assert first_found < 0.5 + ends[1] + 2.0, f"the first sentence was found after {first_found} s"
+    assert hits[0]["text"].lower().startswith("the quarterly budget")
+    for _, word in said[1:]:
+        assert len(wait_for_hits(word, 1, env=pulse.env)) == 1
+    timings = control.request(earmark_home / "run" / "control.sock", "timings")["utterances"]
+    assert len(timings) >= len(said) - 1
+    for heard in timings:
+        assert heard["start"] < heard["speech_end"] < heard["searchable"]
+    assert daemon.status()["latency_p95_s"] < 10

@@ -70,7 +70,7 @@ def test_long_speech_is_split_below_the_limit(speak):
     )
     pause = silence(0.25)  # shorter than min_silence_ms: one utterance unless split
     audio = np.concatenate([silence(1)] + [sentence, pause] * 6 + [silence(1)])
-    settings = Segmentation(max_utterance_s=8.0)
+    settings = Segmentation(max_utterance_s=8.0, progressive_after_s=0)
     utterances = run(Segmenter(settings), audio)
     assert len(utterances) >= 2
     assert all(u.duration <= 8.0 + 0.05 for u in utterances)
@@ -98,3 +98,58 @@ def test_flush_judges_the_audio_still_waiting_for_a_batch(speak):
     out += segmenter.flush()
     assert len(out) == 1
     assert out[0].duration >= len(speech) / SAMPLE_RATE - 0.1
+
+
+def onset(samples: np.ndarray) -> float:
+    """Seconds from the start of `samples` to the first loud sample."""
+    return float(np.argmax(np.abs(samples) > 500)) / SAMPLE_RATE
+
+
+def talk_on(speak) -> tuple[np.ndarray, list[float], list[float]]:
+    """Four sentences with 0.3 s from the sound of one to the next, a pause too short to end an
+    utterance: their audio, and where each sentence's sound starts and ends (seconds)."""
+    said = [
+        "We reviewed the budget for the next quarter.",
+        "The birch canoe slid on the smooth planks.",
+        "Glue the sheet to the dark blue background.",
+        "It is easy to tell the depth of a well.",
+    ]
+    parts, starts, ends, at = [silence(1)], [], [], 1.0
+    for text in said:
+        speech = read(speak(text, pad_s=0.0))
+        loud = np.flatnonzero(np.abs(speech) > 500)
+        speech = speech[loud[0] : loud[-1] + 1]
+        starts.append(at)
+        ends.append(at + len(speech) / SAMPLE_RATE)
+        parts += [speech, silence(0.3)]
+        at += len(speech) / SAMPLE_RATE + 0.3
+    return np.concatenate([*parts, silence(1.5)]), starts, ends
+
+
+def heard_when(segmenter: Segmenter, audio: np.ndarray, block: int = 1600):
+    """Each utterance with the audio time (seconds from the start) at which it was emitted."""
+    out = []
+    for i in range(0, len(audio), block):
+        done = segmenter.feed(T0 + i / SAMPLE_RATE, audio[i : i + block], "mic")
+        out += [(u, (i + block) / SAMPLE_RATE) for u in done]
+    return out + [(u, len(audio) / SAMPLE_RATE) for u in segmenter.flush()]
+
+
+def test_talk_without_a_long_pause_is_cut_at_its_short_pauses_as_it_goes(speak):
+    audio, starts, ends = talk_on(speak)
+    heard = heard_when(Segmenter(Segmentation()), audio)
+    assert len(heard) == len(ends)
+    for (utterance, emitted), start, end in zip(heard, starts, ends, strict=True):
+        assert utterance.start <= T0 + start < T0 + end <= utterance.start + utterance.duration
+        assert emitted - end < 0.8  # out while the next sentence is being said
+    # without it, the talk is one utterance, out only after the long pause at the end
+    whole = heard_when(Segmenter(Segmentation(progressive_after_s=0)), audio)
+    assert len(whole) == 1 and whole[0][1] > ends[-1] + 0.9
+
+
+def test_after_a_short_pause_the_next_utterance_still_has_its_pre_roll(speak):
+    audio, starts, _ = talk_on(speak)
+    heard = heard_when(Segmenter(Segmentation(pre_roll_ms=300)), audio)
+    for (utterance, _), start in zip(heard[1:], starts[1:], strict=True):
+        # the quiet the last utterance kept as its tail is this one's pre-roll too
+        assert T0 + start - utterance.start >= 0.2
