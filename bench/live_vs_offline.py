@@ -8,8 +8,9 @@ shared machine drifts).
 
 Latency is measured two ways:
   - per utterance: the end of its speech to searchable, as `earmark status` reports it;
-  - per clip (a sentence or a few): the end of the clip's last sound to the moment the utterance
-    holding it became searchable, from the daemon's `timings`. Playback is taken to start when
+  - per clip (a sentence or a few): the end of the clip's speech (its last window the speech
+    detector calls speech, judged on the clip alone) to the moment the utterance holding it
+    became searchable, from the daemon's `timings`. Playback is taken to start when
     paplay is started, so these figures include paplay's start-up (they err long, not short).
 First words: how many clips (those with an exact reference) lose their first word, live and in
 the offline pass of the same audio.
@@ -45,6 +46,7 @@ from realparts import DaemonProcess, Pulse, earmark_json  # noqa: E402
 from daemon import control  # noqa: E402
 from daemon.paths import Paths  # noqa: E402
 from daemon.profiles import Transcription  # noqa: E402
+from daemon.segmenter import WINDOW, SpeechDetector  # noqa: E402
 from daemon.transcriber import Transcriber  # noqa: E402
 
 _NUMBER_WORDS = "zero one two three four five six seven eight nine".split()
@@ -61,22 +63,24 @@ def own_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def last_sound(samples: np.ndarray) -> float:
-    """Seconds from a clip's start to the end of its last 20 ms that is not near-silence."""
-    frames = samples[: len(samples) // 320 * 320].astype(np.float32).reshape(-1, 320)
-    rms = np.sqrt((frames**2).mean(axis=1))
-    loud = np.flatnonzero(rms > 0.1 * np.percentile(rms, 95))
-    return (loud[-1] + 1) * 320 / RATE if len(loud) else len(samples) / RATE
+def last_speech(samples: np.ndarray, detector: SpeechDetector) -> float:
+    """Seconds from a clip's start to the end of its last window the speech detector (the one
+    the daemon uses, on the clip alone) calls speech: the end of what was said in it."""
+    count = len(samples) // WINDOW
+    detector.reset()
+    probs = detector(samples[: count * WINDOW].reshape(count, WINDOW).astype(np.float32) / 32768)
+    voiced = np.flatnonzero(probs >= 0.5)
+    return (voiced[-1] + 1) * WINDOW / RATE if len(voiced) else len(samples) / RATE
 
 
 def recording(clips, *, minutes: float, gap_s: float):
     """Clips one after another with gaps, repeated to reach `minutes`: the audio, and each clip
     with where its sound ends (seconds from the start)."""
     gap = np.zeros(int(gap_s * RATE), dtype=np.int16)
-    parts, placed, at = [gap], [], len(gap)
+    parts, placed, at, detector = [gap], [], len(gap), SpeechDetector()
     while at < minutes * 60 * RATE:
         for clip in clips:
-            placed.append((clip, (at / RATE) + last_sound(clip.samples)))
+            placed.append((clip, (at / RATE) + last_speech(clip.samples, detector)))
             parts += [clip.samples, gap]
             at += len(clip.samples) + len(gap)
             if at >= minutes * 60 * RATE:
@@ -128,16 +132,23 @@ def offline(audio, settings: Transcription) -> tuple[float, str]:
     return own_cpu() - before, text
 
 
-def clip_latencies(placed, played_at: float, timings: list[dict]) -> tuple[list[float], int]:
-    """Per clip, its last sound to searchable; and how many clips no utterance held the end of."""
+def clip_latencies(
+    placed, played_at: float, timings: list[dict], *, show: float | None = None
+) -> tuple[list[float], int]:
+    """Per clip, its last sound to searchable; and how many clips no utterance held the end of.
+    With `show`, prints the clips that took longer than that many seconds."""
     latencies, unheld = [], 0
-    for _, end in placed:
+    for clip, end in placed:
         end_at = played_at + end
         holding = [u for u in timings if u["start"] < end_at and u["speech_end"] >= end_at - 0.3]
         if holding:
             latencies.append(min(u["searchable"] for u in holding) - end_at)
+            if show is not None and latencies[-1] > show:
+                print(f"  {clip.name}: {latencies[-1]:.2f} s", flush=True)
         else:
             unheld += 1
+            if show is not None:
+                print(f"  {clip.name}: its end was in no utterance", flush=True)
     return sorted(latencies), unheld
 
 
@@ -201,6 +212,8 @@ def live(wav: Path, work: Path, pulse: Pulse, args) -> dict:
 
 
 FIGURES = [
+    ("cpu_live", "CPU live, s", "{:.1f}"),
+    ("cpu_offline", "CPU offline (before, after: mean), s", "{:.1f}"),
     ("cpu_ratio", "CPU live / offline", "{:.3f}"),
     ("wer_live", "WER live", "{:.3f}"),
     ("wer_offline", "WER offline", "{:.3f}"),
@@ -233,10 +246,12 @@ def one_run(audio, placed, exact, settings, args) -> dict:
         after_cpu, _ = offline(audio, settings)  # the shared machine drifts: both sides of it
     reference = " ".join(clip.reference for clip, _ in placed)
     status = result["status"]
-    clips, unheld = clip_latencies(placed, result["played_at"], result["timings"])
+    clips, unheld = clip_latencies(placed, result["played_at"], result["timings"], show=args.show)
     wer_live = word_error_rate(reference, result["text"])
     wer_offline = word_error_rate(reference, offline_text)
     return {
+        "cpu_live": result["cpu"],
+        "cpu_offline": (before_cpu + after_cpu) / 2,
         "cpu_ratio": result["cpu"] / ((before_cpu + after_cpu) / 2),
         "wer_live": wer_live,
         "wer_offline": wer_offline,
@@ -259,6 +274,9 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=4.0)
     parser.add_argument("--eval", type=Path, default=DEFAULT_EVAL)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--show", type=float, default=None, help="name the clips slower than this many seconds"
+    )
     parser.add_argument("--cores", type=int, default=0, help="run the daemon on this many cores")
     parser.add_argument(
         "--progressive-after",

@@ -323,8 +323,10 @@ class TranscribeStage:
         preload: Transcription | None = None,
         on_done: Callable[[SpooledUtterance], None] = lambda item: None,
         forgetter: Forgetter | None = None,
+        live: bool = False,
     ):
         self.spool = spool
+        self.live = live  # speech heard now, as it comes, rather than a file imported
         self.forgetter = forgetter
         self.store = store
         self.index_root = index_root
@@ -422,7 +424,7 @@ class TranscribeStage:
     def _transcriber(self, settings: Transcription) -> Transcriber:
         transcriber = self._transcribers.get(settings)
         if transcriber is None:
-            transcriber = Transcriber(settings)
+            transcriber = Transcriber(settings, live=self.live)
             self._transcribers[settings] = transcriber
         if not transcriber.loaded:
             self.model_state = "loading"

@@ -63,7 +63,7 @@ class Segmentation:
     pre_roll_ms: int = 300
     min_speech_ms: int = 250
     max_utterance_s: float = 28.0
-    progressive_after_s: float = 2.0  # speech this long ends at its next short pause (0: never)
+    progressive_after_s: float = 1.5  # speech this long ends at its next short pause (0: never)
 
 
 @dataclass(frozen=True)

@@ -177,6 +177,7 @@ class Daemon:
             preload=self.profile.transcription,
             forgetter=self.forgetter,
             on_done=self._has_data,
+            live=True,
         )
         self.capture = CaptureStage(
             source=PreferredInput(self._inputs_for(self.profile)),
