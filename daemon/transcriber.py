@@ -186,6 +186,7 @@ class Transcriber:
     def __init__(self, settings: Transcription, *, live: bool = False):
         self.settings = settings
         self.live = live
+        self.threads = 0  # the model's, once loaded
         self.model_path = resolve_model(settings.model)
         self._model = None
         self._vocabulary: tuple[str, ...] | None = None  # once the model's tokenizer can measure it
@@ -200,7 +201,7 @@ class Transcriber:
         return model_label(self.settings)
 
     def load(self) -> None:
-        threads = self.settings.threads or (1 if self.live else usable_cores())
+        threads = self.threads = self.settings.threads or (1 if self.live else usable_cores())
         offline = os.environ.get("HF_HUB_OFFLINE")
         try:
             self._model = _utterance_model_class()(

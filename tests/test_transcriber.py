@@ -1,10 +1,11 @@
+import os
 import wave
 
 import numpy as np
 import pytest
 
 from daemon.profiles import Transcription
-from daemon.transcriber import Transcriber
+from daemon.transcriber import Transcriber, usable_cores
 
 pytestmark = pytest.mark.integration
 
@@ -91,3 +92,16 @@ def test_near_silence_yields_nothing_indexable(transcriber):
     hiss = (rng.standard_normal(16000 * 3) * 0.003).astype(np.float32)
     segments, _ = transcriber.transcribe(hiss)
     assert all(s.flag is not None for s in segments)
+
+
+def test_live_speech_is_transcribed_on_one_thread_and_an_import_on_every_core(speak):
+    audio = read(speak("Please bring the revised forecast to the meeting."))
+    live = Transcriber(Transcription(), live=True)
+    segments, _ = live.transcribe(audio)
+    assert live.threads == 1 and "revised forecast" in " ".join(s.text for s in segments).lower()
+    imported = Transcriber(Transcription())
+    imported.load()
+    assert imported.threads == usable_cores() == len(os.sched_getaffinity(0))
+    named = Transcriber(Transcription(threads=2), live=True)
+    named.load()
+    assert named.threads == 2  # the profile's number wins

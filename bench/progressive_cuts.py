@@ -1,0 +1,82 @@
+"""What cutting talk at its short pauses costs: the same recording through the daemon's segmenter
+with `progressive_after_s` off and at several lengths, each cut transcribed in this process by
+the live transcriber (one thread, as the daemon runs it).
+
+For each setting: utterances, the model's CPU, the word error rate, first words lost, and per
+clip how long after its speech ended the utterance holding it was cut (the wait before
+transcription can start; `live_vs_offline.py` measures the whole way to searchable).
+
+    python bench/progressive_cuts.py [--minutes 4] [--gap 0.3] [--after 0 1.5 3 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from eval_speech import DEFAULT_EVAL, RATE, load_clips, word_error_rate  # noqa: E402
+from live_vs_offline import first_words_lost, own_cpu, percentile, recording  # noqa: E402
+
+from daemon.profiles import Segmentation, Transcription  # noqa: E402
+from daemon.segmenter import Segmenter  # noqa: E402
+from daemon.transcriber import Transcriber  # noqa: E402
+
+BLOCK = 4000  # the microphone's 250 ms blocks
+
+
+def cuts(audio: np.ndarray, after: float) -> list[tuple[object, float]]:
+    """Each utterance with the audio time (seconds) at which the segmenter let it go."""
+    segmenter, out = Segmenter(Segmentation(progressive_after_s=after)), []
+    for i in range(0, len(audio), BLOCK):
+        done = segmenter.feed(i / RATE, audio[i : i + BLOCK], "mic")
+        out += [(u, (i + BLOCK) / RATE) for u in done]
+    return out + [(u, len(audio) / RATE) for u in segmenter.flush()]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=4.0)
+    parser.add_argument("--gap", type=float, default=0.3)
+    parser.add_argument("--after", type=float, nargs="+", default=[0, 1.5, 3, 6])
+    parser.add_argument("--eval", type=Path, default=DEFAULT_EVAL)
+    args = parser.parse_args()
+    with open(args.eval / "MANIFEST.tsv", newline="") as fh:
+        exact = {r["file"] for r in csv.DictReader(fh, delimiter="\t") if r["ref_quality"] == "A"}
+    audio, placed = recording(load_clips(args.eval), minutes=args.minutes, gap_s=args.gap)
+    reference = " ".join(clip.reference for clip, _ in placed)
+    transcriber = Transcriber(Transcription(), live=True)
+    transcriber.load()
+    print(f"recording: {len(audio) / RATE / 60:.1f} min, {len(placed)} clips, {args.gap} s apart")
+    for after in args.after:
+        heard = cuts(audio, after)
+        before, texts = own_cpu(), []
+        for utterance, _ in heard:
+            segments, _ = transcriber.transcribe(utterance.samples.astype(np.float32) / 32768)
+            texts.append(" ".join(s.text for s in segments if s.flag is None))
+        cpu = own_cpu() - before
+        waits = sorted(
+            min(let_go for u, let_go in heard if u.start < end and u.speech_end >= end - 0.3) - end
+            for _, end in placed
+            if any(u.start < end and u.speech_end >= end - 0.3 for u, _ in heard)
+        )
+        text = " ".join(texts)
+        print(
+            f"progressive_after_s {after:>4}: {len(heard)} utterances, model CPU {cpu:.1f} s, "
+            f"WER {word_error_rate(reference, text):.3f}, first words lost "
+            f"{first_words_lost(placed, text, exact)}; clip end -> cut "
+            f"p50 {percentile(waits, 0.5):.2f} s, p95 {percentile(waits, 0.95):.2f} s, "
+            f"max {waits[-1]:.2f} s",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
