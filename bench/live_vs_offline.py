@@ -29,8 +29,10 @@ import os
 import re
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -44,6 +46,7 @@ from eval_speech import DEFAULT_EVAL, RATE, load_clips, normalize, word_error_ra
 from realparts import DaemonProcess, Pulse, earmark_json  # noqa: E402
 
 from daemon import control  # noqa: E402
+from daemon.errors import EarmarkError  # noqa: E402
 from daemon.paths import Paths  # noqa: E402
 from daemon.profiles import Transcription  # noqa: E402
 from daemon.segmenter import WINDOW, SpeechDetector  # noqa: E402
@@ -156,6 +159,29 @@ def percentile(values: list[float], share: float) -> float:
     return values[min(len(values) - 1, int(len(values) * share))] if values else float("nan")
 
 
+class Backlog(threading.Thread):
+    """Asks the daemon for its backlog twice a second while the recording plays."""
+
+    def __init__(self, socket: Path):
+        super().__init__(daemon=True)
+        self.socket, self.most, self._done = socket, 0, threading.Event()
+
+    def start(self) -> Backlog:
+        super().start()
+        return self
+
+    def run(self) -> None:
+        while not self._done.wait(0.5):
+            try:
+                self.most = max(self.most, control.request(self.socket, "status")["backlog"])
+            except (OSError, EarmarkError):
+                pass
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+
 def live(wav: Path, work: Path, pulse: Pulse, args) -> dict:
     home = work / "home"
     if args.progressive_after is not None:
@@ -170,13 +196,21 @@ def live(wav: Path, work: Path, pulse: Pulse, args) -> dict:
             )
         )
     env = {**pulse.env, "EARMARK_HOME": str(home)}
-    under = ("taskset", "-c", ",".join(str(c) for c in range(args.cores))) if args.cores else ()
+    cores = ",".join(str(c) for c in range(args.cores or os.cpu_count()))
+    under = ("taskset", "-c", cores) if args.cores else ()
     daemon = DaemonProcess(env, work / "daemon.log", under=under).start()
+    socket = Paths(home / "config", home / "data", home / "run").control_socket
+    busy = []
     try:
         daemon.wait_recording()
+        if args.busy:  # another program keeping the daemon's cores busy: a slower machine
+            spin = [sys.executable, "-c", "while True: pass"]
+            busy = [subprocess.Popen(["taskset", "-c", cores, *spin]) for _ in cores.split(",")]
         cpu_before = process_cpu(daemon.proc.pid)
         played_at = time.time()
+        backlog = Backlog(socket).start()
         pulse.play(wav)
+        backlog.stop()
         heard = {"count": -1, "since": 0.0, "backlog": 0}
 
         def drained(s: dict) -> bool:
@@ -193,11 +227,12 @@ def live(wav: Path, work: Path, pulse: Pulse, args) -> dict:
         status = daemon.wait_for(drained, timeout=1800, what="the backlog to drain")
         drain_s = time.time() - played_at - len(wav.read_bytes()) / 2 / RATE
         cpu = process_cpu(daemon.proc.pid) - cpu_before
-        socket = Paths(home / "config", home / "data", home / "run").control_socket
         timings = control.request(socket, "timings")["utterances"]
         rows = earmark_json("transcripts", env=env)
         daemon.stop()
     finally:
+        for spinner in busy:
+            spinner.kill()
         if daemon.proc.poll() is None:
             daemon.proc.kill()
     return {
@@ -206,7 +241,7 @@ def live(wav: Path, work: Path, pulse: Pulse, args) -> dict:
         "played_at": played_at,
         "timings": timings,
         "drain_s": drain_s,
-        "backlog_at_end": heard["backlog"],
+        "backlog_max": max(backlog.most, heard["backlog"]),
         "text": " ".join(r["text"] for r in rows),
     }
 
@@ -227,6 +262,7 @@ FIGURES = [
     ("first_lost_live", "first words lost live", "{:.0f}"),
     ("first_lost_offline", "first words lost offline", "{:.0f}"),
     ("utterances", "utterances", "{:.0f}"),
+    ("backlog_max", "largest backlog, utterances", "{:.0f}"),
     ("drain_s", "backlog drained, s after playback", "{:.1f}"),
 ]
 
@@ -265,6 +301,7 @@ def one_run(audio, placed, exact, settings, args) -> dict:
         "first_lost_live": first_words_lost(placed, result["text"], exact),
         "first_lost_offline": first_words_lost(placed, offline_text, exact),
         "utterances": status["utterances_transcribed"],
+        "backlog_max": result["backlog_max"],
         "drain_s": result["drain_s"],
     }
 
@@ -276,6 +313,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
         "--show", type=float, default=None, help="name the clips slower than this many seconds"
+    )
+    parser.add_argument(
+        "--busy", action="store_true", help="keep the daemon's cores busy with another program"
     )
     parser.add_argument("--cores", type=int, default=0, help="run the daemon on this many cores")
     parser.add_argument(

@@ -102,7 +102,7 @@ def import_files(
 
             capture = CaptureStage(
                 source=source,
-                segmenter=Segmenter(chosen.segmentation),
+                segmenter=Segmenter(chosen.segmentation, live=False),
                 spool=spool,
                 profile=lambda: chosen.name,
                 on_spooled=lambda item, uids=result.uids: uids.append(item.uid),

@@ -85,21 +85,25 @@ class Segmenter:
 
     An utterance starts when a window's speech probability reaches the threshold (with
     `pre_roll_ms` of audio before it), and ends after `min_silence_ms` of silence, or at the
-    first short pause once it has run `progressive_after_s`: someone who talks on without a
-    long pause has each part of it transcribed while they go on. Speech longer than
+    first short pause once it has run `progressive_after_s` when `live`: someone who talks on
+    without a long pause has each part of it transcribed while they go on. Speech longer than
     `max_utterance_s` is split at its last pause, or cut hard when it has none.
     """
 
-    def __init__(self, settings: Segmentation, *, detector: SpeechDetector | None = None):
+    def __init__(
+        self, settings: Segmentation, *, detector: SpeechDetector | None = None, live: bool = True
+    ):
         self.settings = settings
         self.detector = detector or SpeechDetector()
         self._neg_threshold = max(settings.threshold - 0.15, 0.01)
         self._pre_roll = max(0, round(settings.pre_roll_ms / 1000 / _WINDOW_S))
         self._end_silence = max(1, round(settings.min_silence_ms / 1000 / _WINDOW_S))
         self._max_windows = int(settings.max_utterance_s / _WINDOW_S)
+        # a recording cut after the fact (a file, a wearable's upload) has no one waiting on
+        # each part: it ends only at long pauses, which the model transcribes better
         self._progressive_windows = (
             round(settings.progressive_after_s / _WINDOW_S)
-            if settings.progressive_after_s
+            if settings.progressive_after_s and live
             else None
         )
         self._min_speech = round(settings.min_speech_ms / 1000 / _WINDOW_S)

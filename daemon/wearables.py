@@ -253,7 +253,7 @@ class WearableAudio:
             log.info("%.1f s of %s's upload was streamed live already: skipped", silenced, name)
         capture = CaptureStage(
             source=source,
-            segmenter=Segmenter(profile.segmentation),
+            segmenter=Segmenter(profile.segmentation, live=False),
             spool=self.spool,
             profile=lambda: profile.name,
             on_spooled=self.on_spooled,
