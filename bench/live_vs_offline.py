@@ -199,7 +199,7 @@ def live(wav: Path, work: Path, pulse: Pulse, args) -> dict:
     cores = ",".join(str(c) for c in range(args.cores or os.cpu_count()))
     under = ("taskset", "-c", cores) if args.cores else ()
     daemon = DaemonProcess(env, work / "daemon.log", under=under).start()
-    socket = Paths(home / "config", home / "data", home / "run").control_socket
+    socket = Paths.under(home).control_socket
     busy = []
     try:
         daemon.wait_recording()

@@ -53,12 +53,16 @@ class Paths:
     run_dir: Path
 
     @classmethod
+    def under(cls, root: Path) -> Paths:
+        """Everything under one folder, as EARMARK_HOME lays it out."""
+        return cls(config_dir=root / "config", data_dir=root / "data", run_dir=root / "run")
+
+    @classmethod
     def from_environment(cls) -> Paths:
         """Per-user platform dirs, or everything under EARMARK_HOME when it is set."""
         home = os.environ.get("EARMARK_HOME")
         if home:
-            root = Path(home).expanduser().absolute()
-            return cls(config_dir=root / "config", data_dir=root / "data", run_dir=root / "run")
+            return cls.under(Path(home).expanduser().absolute())
         with warnings.catch_warnings():  # no XDG_RUNTIME_DIR: platformdirs picks /tmp, and says so
             warnings.simplefilter("ignore")
             run_dir = Path(platformdirs.user_runtime_dir(APP))

@@ -175,14 +175,12 @@ class Segmenter:
         )
         self._speech.append((t, window, not silent))
         self._silence_run = self._silence_run + 1 if silent else 0
-        if self._silence_run >= self._end_silence:
-            return self._close(len(self._speech) - self._silence_run + self._keep_tail)
-        if (
-            self._silence_run == _SHORT_PAUSE_WINDOWS
-            and self._progressive_windows is not None
-            and len(self._speech) - self._silence_run >= self._progressive_windows
+        said = len(self._speech) - self._silence_run
+        ran_long = self._progressive_windows is not None and said >= self._progressive_windows
+        if self._silence_run >= self._end_silence or (
+            ran_long and self._silence_run == _SHORT_PAUSE_WINDOWS
         ):
-            return self._close(len(self._speech) - self._silence_run + self._keep_tail)
+            return self._close(said + self._keep_tail)
         if len(self._speech) >= self._max_windows:
             return self._split_long()
         return []

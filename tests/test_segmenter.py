@@ -2,6 +2,7 @@ import wave
 
 import numpy as np
 import pytest
+from realparts import talk_on
 
 from daemon.profiles import Segmentation
 from daemon.segmenter import Segmenter
@@ -100,30 +101,16 @@ def test_flush_judges_the_audio_still_waiting_for_a_batch(speak):
     assert out[0].duration >= len(speech) / SAMPLE_RATE - 0.1
 
 
-def onset(samples: np.ndarray) -> float:
-    """Seconds from the start of `samples` to the first loud sample."""
-    return float(np.argmax(np.abs(samples) > 500)) / SAMPLE_RATE
-
-
-def talk_on(speak) -> tuple[np.ndarray, list[float], list[float]]:
-    """Four sentences with 0.3 s from the sound of one to the next, a pause too short to end an
-    utterance: their audio, and where each sentence's sound starts and ends (seconds)."""
-    said = [
-        "We reviewed the budget for the next quarter.",
-        "The birch canoe slid on the smooth planks.",
-        "Glue the sheet to the dark blue background.",
-        "It is easy to tell the depth of a well.",
-    ]
-    parts, starts, ends, at = [silence(1)], [], [], 1.0
-    for text in said:
-        speech = read(speak(text, pad_s=0.0))
-        loud = np.flatnonzero(np.abs(speech) > 500)
-        speech = speech[loud[0] : loud[-1] + 1]
-        starts.append(at)
-        ends.append(at + len(speech) / SAMPLE_RATE)
-        parts += [speech, silence(0.3)]
-        at += len(speech) / SAMPLE_RATE + 0.3
-    return np.concatenate([*parts, silence(1.5)]), starts, ends
+def four_sentences(speak) -> tuple[np.ndarray, list[float], list[float]]:
+    return talk_on(
+        speak,
+        [
+            "We reviewed the budget for the next quarter.",
+            "The birch canoe slid on the smooth planks.",
+            "Glue the sheet to the dark blue background.",
+            "It is easy to tell the depth of a well.",
+        ],
+    )
 
 
 def heard_when(segmenter: Segmenter, audio: np.ndarray, block: int = 1600):
@@ -136,7 +123,7 @@ def heard_when(segmenter: Segmenter, audio: np.ndarray, block: int = 1600):
 
 
 def test_talk_without_a_long_pause_is_cut_at_its_short_pauses_as_it_goes(speak):
-    audio, starts, ends = talk_on(speak)
+    audio, starts, ends = four_sentences(speak)
     heard = heard_when(Segmenter(Segmentation()), audio)
     assert len(heard) == len(ends)
     for (utterance, emitted), start, end in zip(heard, starts, ends, strict=True):
@@ -151,7 +138,7 @@ def test_talk_without_a_long_pause_is_cut_at_its_short_pauses_as_it_goes(speak):
 
 
 def test_after_a_short_pause_the_next_utterance_still_has_its_pre_roll(speak):
-    audio, starts, _ = talk_on(speak)
+    audio, starts, _ = four_sentences(speak)
     heard = heard_when(Segmenter(Segmentation(pre_roll_ms=300)), audio)
     for (utterance, _), start in zip(heard[1:], starts[1:], strict=True):
         # the quiet the last utterance kept as its tail is this one's pre-roll too
