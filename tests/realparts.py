@@ -38,6 +38,24 @@ def talk_on(
     return np.concatenate(parts), starts, ends
 
 
+def one_utterance_per_sentence(earmark_home: Path, profile: str | None = None) -> None:
+    """Write the user's default profile (`profile`, or the bundled one) so that speech ends only
+    at long pauses. Tests that count utterances need this: on a loaded machine, playback into the
+    test sink can stall and leave a 256 ms hole inside a sentence, where a progressive cut would
+    split it (talk cut as it goes has its own tests)."""
+    if profile is None:
+        bundled = Path(__file__).resolve().parent.parent / "profiles" / "default.yaml"
+        profile = bundled.read_text()
+        assert "progressive_after_s: 1.5" in profile
+        profile = profile.replace("progressive_after_s: 1.5", "progressive_after_s: 0")
+    else:
+        assert "segmentation:" not in profile
+        profile += "segmentation:\n  progressive_after_s: 0\n"
+    profiles = earmark_home / "config" / "profiles"
+    profiles.mkdir(parents=True, exist_ok=True)
+    (profiles / "default.yaml").write_text(profile)
+
+
 def needs_root(what: str) -> None:
     """Skip a test that needs root where it is not, except under CI (which runs as root and sets
     CI): there a test that cannot run is a failure, never a quiet skip."""

@@ -9,10 +9,17 @@ import stat
 import subprocess
 import time
 import wave
-from pathlib import Path
 
 import pytest
-from realparts import earmark, earmark_json, needs_root, room_noise, talk_on, wait_for_hits
+from realparts import (
+    earmark,
+    earmark_json,
+    needs_root,
+    one_utterance_per_sentence,
+    room_noise,
+    talk_on,
+    wait_for_hits,
+)
 
 from daemon import control
 
@@ -22,14 +29,7 @@ pytestmark = pytest.mark.integration
 def test_records_transcribes_and_searches_live(pulse, daemon_factory, speak, earmark_home):
     first = speak("The quarterly budget review moves to next Tuesday.")
     second = speak("Please bring the revised forecast to the meeting.")
-    # one utterance per sentence: cut only at long pauses (talk cut as it goes has its own test)
-    profiles = earmark_home / "config" / "profiles"
-    profiles.mkdir(parents=True)
-    default = (Path(__file__).resolve().parent.parent / "profiles" / "default.yaml").read_text()
-    assert "progressive_after_s: 1.5" in default
-    (profiles / "default.yaml").write_text(
-        default.replace("progressive_after_s: 1.5", "progressive_after_s: 0")
-    )
+    one_utterance_per_sentence(earmark_home)
     daemon = daemon_factory()
     status = daemon.wait_recording()
     assert status["profile"] == "default" and status["source"] == "microphone"
@@ -87,6 +87,7 @@ def test_kill_9_with_a_backlog_loses_and_duplicates_nothing(
         ("The quarterly budget review moves to next Tuesday.", "budget"),
         ("The violin concert starts at eight.", "concert"),
     ]
+    one_utterance_per_sentence(earmark_home)
     daemon = daemon_factory()
     daemon.wait_recording()
     spool = earmark_home / "data" / "spool"

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from realparts import earmark, earmark_json, wait_for_hits
+from realparts import earmark, earmark_json, one_utterance_per_sentence, wait_for_hits
 
 pytestmark = pytest.mark.integration
 
@@ -92,9 +92,8 @@ def test_spoken_email_and_card_number_never_reach_store_index_or_export(
     pulse, daemon_factory, speak, earmark_home
 ):
     env = pulse.env
-    (earmark_home / "config" / "profiles").mkdir(parents=True)
-    (earmark_home / "config" / "profiles" / "default.yaml").write_text(
-        "description: Keeps audio.\nretention:\n  keep_audio: true\n"
+    one_utterance_per_sentence(
+        earmark_home, "description: Keeps audio.\nretention:\n  keep_audio: true\n"
     )
     daemon = daemon_factory()
     daemon.wait_recording()
