@@ -46,10 +46,10 @@ from eval_speech import DEFAULT_EVAL, RATE, load_clips, normalize, word_error_ra
 from realparts import DaemonProcess, Pulse, earmark_json  # noqa: E402
 
 from daemon import control  # noqa: E402
-from daemon.errors import EarmarkError  # noqa: E402
 from daemon.paths import Paths  # noqa: E402
 from daemon.profiles import Transcription  # noqa: E402
 from daemon.segmenter import WINDOW, SpeechDetector  # noqa: E402
+from daemon.spool import Spool  # noqa: E402
 from daemon.transcriber import Transcriber  # noqa: E402
 
 _NUMBER_WORDS = "zero one two three four five six seven eight nine".split()
@@ -160,11 +160,12 @@ def percentile(values: list[float], share: float) -> float:
 
 
 class Backlog(threading.Thread):
-    """Asks the daemon for its backlog twice a second while the recording plays."""
+    """Counts the daemon's spool twice a second while the recording plays (from this process:
+    asking the daemon would add its answers to the CPU being measured)."""
 
-    def __init__(self, socket: Path):
+    def __init__(self, spool: Spool):
         super().__init__(daemon=True)
-        self.socket, self.most, self._done = socket, 0, threading.Event()
+        self.spool, self.most, self._done = spool, 0, threading.Event()
 
     def start(self) -> Backlog:
         super().start()
@@ -172,10 +173,7 @@ class Backlog(threading.Thread):
 
     def run(self) -> None:
         while not self._done.wait(0.5):
-            try:
-                self.most = max(self.most, control.request(self.socket, "status")["backlog"])
-            except (OSError, EarmarkError):
-                pass
+            self.most = max(self.most, len(self.spool))
 
     def stop(self) -> None:
         self._done.set()
@@ -208,7 +206,7 @@ def live(wav: Path, work: Path, pulse: Pulse, args) -> dict:
             busy = [subprocess.Popen(["taskset", "-c", cores, *spin]) for _ in cores.split(",")]
         cpu_before = process_cpu(daemon.proc.pid)
         played_at = time.time()
-        backlog = Backlog(socket).start()
+        backlog = Backlog(Spool(Paths.under(home).spool_dir)).start()
         pulse.play(wav)
         backlog.stop()
         heard = {"count": -1, "since": 0.0, "backlog": 0}
