@@ -1,3 +1,5 @@
+import sqlite3
+
 import pytest
 
 from daemon.errors import QueryError
@@ -112,10 +114,75 @@ def test_sync_is_idempotent_and_incremental(tmp_path, store, index):
     )
     assert index.sync(store) == 1
     assert len(index.search("budget")) == 3
-    store.set_index_mark("work", 0)  # as if a crash lost the mark after the index commit
-    index.sync(store)
-    assert len(index.search("budget")) == 3  # no duplicates
     assert index.doc_count() == 4
+
+
+def test_a_mark_lost_after_the_index_commit_never_duplicates(tmp_path, store, index, monkeypatch):
+    store.set_index_mark("work", 0)  # a crash after the index commit, before the mark moved
+    after_crash = SearchIndex(tmp_path / "index", "work")  # the next process
+    after_crash.sync(store)
+    assert index.doc_count() == 3 and len(after_crash.search("budget")) == 2
+
+    # this object's own mark write fails once (a locked or full store) after its commit
+    store.add_utterance(
+        uid="new",
+        profile="work",
+        source="mic",
+        start=5000.0,
+        end=5002.0,
+        model="m",
+        language="en",
+        segments=[
+            NewSegment(
+                start=5000.0,
+                end=5002.0,
+                text="a new budget line",
+                avg_logprob=-0.2,
+                no_speech_prob=0.1,
+                compression_ratio=1.1,
+                words=[],
+            )
+        ],
+    )
+    real = store.set_index_mark
+
+    def locked(profile, segment_id):
+        monkeypatch.setattr(store, "set_index_mark", real)
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(store, "set_index_mark", locked)
+    with pytest.raises(sqlite3.OperationalError):
+        after_crash.sync(store)
+    after_crash.sync(store)
+    assert len(after_crash.search("budget")) == 3
+    assert after_crash.doc_count() == 4
+
+
+def test_many_syncs_leave_few_segments(tmp_path, store, index):
+    for i in range(30):
+        store.add_utterance(
+            uid=f"more{i}",
+            profile="work",
+            source="mic",
+            start=6000.0 + i,
+            end=6000.5 + i,
+            model="m",
+            language="en",
+            segments=[
+                NewSegment(
+                    start=6000.0 + i,
+                    end=6000.5 + i,
+                    text=f"item {i}",
+                    avg_logprob=-0.2,
+                    no_speech_prob=0.1,
+                    compression_ratio=1.1,
+                    words=[],
+                )
+            ],
+        )
+        assert index.sync(store) == 1
+    assert index.doc_count() == 33
+    assert len(index._open().reader().leaf_readers()) <= 9
 
 
 def test_rebuild_matches_sync(tmp_path, store, index):
