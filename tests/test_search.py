@@ -90,21 +90,21 @@ def test_newest_first(index):
     assert texts(index.search("budget", newest_first=True)) == [TEXTS[2][1], TEXTS[1][1]]
 
 
-def test_sync_is_idempotent_and_incremental(tmp_path, store, index):
-    assert index.sync(store) == 0
+def say_later(store, uid: str, start: float, text: str) -> None:
+    """Store one more utterance of one segment, two seconds long, in the profile "work"."""
     store.add_utterance(
-        uid="new",
+        uid=uid,
         profile="work",
         source="mic",
-        start=5000.0,
-        end=5002.0,
+        start=start,
+        end=start + 2,
         model="m",
         language="en",
         segments=[
             NewSegment(
-                start=5000.0,
-                end=5002.0,
-                text="a new budget line",
+                start=start,
+                end=start + 2,
+                text=text,
                 avg_logprob=-0.2,
                 no_speech_prob=0.1,
                 compression_ratio=1.1,
@@ -112,6 +112,11 @@ def test_sync_is_idempotent_and_incremental(tmp_path, store, index):
             )
         ],
     )
+
+
+def test_sync_is_idempotent_and_incremental(tmp_path, store, index):
+    assert index.sync(store) == 0
+    say_later(store, "new", 5000.0, "a new budget line")
     assert index.sync(store) == 1
     assert len(index.search("budget")) == 3
     assert index.doc_count() == 4
@@ -124,26 +129,7 @@ def test_a_mark_lost_after_the_index_commit_never_duplicates(tmp_path, store, in
     assert index.doc_count() == 3 and len(after_crash.search("budget")) == 2
 
     # this object's own mark write fails once (a locked or full store) after its commit
-    store.add_utterance(
-        uid="new",
-        profile="work",
-        source="mic",
-        start=5000.0,
-        end=5002.0,
-        model="m",
-        language="en",
-        segments=[
-            NewSegment(
-                start=5000.0,
-                end=5002.0,
-                text="a new budget line",
-                avg_logprob=-0.2,
-                no_speech_prob=0.1,
-                compression_ratio=1.1,
-                words=[],
-            )
-        ],
-    )
+    say_later(store, "new", 5000.0, "a new budget line")
     real = store.set_index_mark
 
     def locked(profile, segment_id):
@@ -160,26 +146,7 @@ def test_a_mark_lost_after_the_index_commit_never_duplicates(tmp_path, store, in
 
 def test_many_syncs_leave_few_segments(tmp_path, store, index):
     for i in range(30):
-        store.add_utterance(
-            uid=f"more{i}",
-            profile="work",
-            source="mic",
-            start=6000.0 + i,
-            end=6000.5 + i,
-            model="m",
-            language="en",
-            segments=[
-                NewSegment(
-                    start=6000.0 + i,
-                    end=6000.5 + i,
-                    text=f"item {i}",
-                    avg_logprob=-0.2,
-                    no_speech_prob=0.1,
-                    compression_ratio=1.1,
-                    words=[],
-                )
-            ],
-        )
+        say_later(store, f"more{i}", 6000.0 + 3 * i, f"item {i}")
         assert index.sync(store) == 1
     assert index.doc_count() == 33
     assert len(index._open().reader().leaf_readers()) <= 9
