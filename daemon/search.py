@@ -29,8 +29,8 @@ __all__ = ["SearchIndex", "Hit", "search_profiles"]
 log = logging.getLogger(__name__)
 
 _LOCK_TIMEOUT_S = 60.0
-# Small segments a commit leaves unmerged: merging on every commit cost an utterance's sync
-# about 14 ms of CPU, and search over a handful of segments is as fast as over one.
+# Segments a commit leaves unmerged: merging on every commit cost an utterance's sync about
+# 14 ms of CPU; merging once this many have piled up keeps searches reading few of them.
 _UNMERGED_SEGMENTS = 8
 
 
