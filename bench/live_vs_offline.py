@@ -43,7 +43,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from eval_speech import DEFAULT_EVAL, RATE, load_clips, normalize, word_error_rate, write_wav  # noqa: E402
-from realparts import DaemonProcess, Pulse, earmark_json  # noqa: E402
+from realparts import DaemonProcess, Pulse, default_profile_cutting_after, earmark_json  # noqa: E402
 
 from daemon import control  # noqa: E402
 from daemon.paths import Paths  # noqa: E402
@@ -183,21 +183,12 @@ class Backlog(threading.Thread):
 def live(wav: Path, work: Path, pulse: Pulse, args) -> dict:
     home = work / "home"
     if args.progressive_after is not None:
-        profiles = home / "config" / "profiles"
-        profiles.mkdir(parents=True, exist_ok=True)
-        default = (HERE.parent / "profiles" / "default.yaml").read_text()
-        (profiles / "default.yaml").write_text(
-            re.sub(
-                r"progressive_after_s: [0-9.]+",
-                f"progressive_after_s: {args.progressive_after}",
-                default,
-            )
-        )
+        default_profile_cutting_after(home, args.progressive_after)
     env = {**pulse.env, "EARMARK_HOME": str(home)}
     cores = ",".join(str(c) for c in range(args.cores or os.cpu_count()))
     under = ("taskset", "-c", cores) if args.cores else ()
     daemon = DaemonProcess(env, work / "daemon.log", under=under).start()
-    socket = Paths.under(home).control_socket
+    paths = Paths.under(home)
     busy = []
     try:
         daemon.wait_recording()
@@ -206,7 +197,7 @@ def live(wav: Path, work: Path, pulse: Pulse, args) -> dict:
             busy = [subprocess.Popen(["taskset", "-c", cores, *spin]) for _ in cores.split(",")]
         cpu_before = process_cpu(daemon.proc.pid)
         played_at = time.time()
-        backlog = Backlog(Spool(Paths.under(home).spool_dir)).start()
+        backlog = Backlog(Spool(paths.spool_dir)).start()
         pulse.play(wav)
         backlog.stop()
         heard = {"count": -1, "since": 0.0, "backlog": 0}
@@ -225,7 +216,7 @@ def live(wav: Path, work: Path, pulse: Pulse, args) -> dict:
         status = daemon.wait_for(drained, timeout=1800, what="the backlog to drain")
         drain_s = time.time() - played_at - len(wav.read_bytes()) / 2 / RATE
         cpu = process_cpu(daemon.proc.pid) - cpu_before
-        timings = control.request(socket, "timings")["utterances"]
+        timings = control.request(paths.control_socket, "timings")["utterances"]
         rows = earmark_json("transcripts", env=env)
         daemon.stop()
     finally:

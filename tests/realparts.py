@@ -38,22 +38,30 @@ def talk_on(
     return np.concatenate(parts), starts, ends
 
 
-def one_utterance_per_sentence(earmark_home: Path, profile: str | None = None) -> None:
-    """Write the user's default profile (`profile`, or the bundled one) so that speech ends only
-    at long pauses. Tests that count utterances need this: on a loaded machine, playback into the
-    test sink can stall and leave a 256 ms hole inside a sentence, where a progressive cut would
-    split it (talk cut as it goes has its own tests)."""
+def default_profile_cutting_after(
+    earmark_home: Path, after_s: float, profile: str | None = None
+) -> None:
+    """Write the user's default profile (`profile`, or the bundled one) with speech that has run
+    `after_s` ending at its next short pause (0: only at long pauses)."""
     if profile is None:
         bundled = Path(__file__).resolve().parent.parent / "profiles" / "default.yaml"
         profile = bundled.read_text()
         assert "progressive_after_s: 1.5" in profile
-        profile = profile.replace("progressive_after_s: 1.5", "progressive_after_s: 0")
+        profile = profile.replace("progressive_after_s: 1.5", f"progressive_after_s: {after_s:g}")
     else:
         assert "segmentation:" not in profile
-        profile += "segmentation:\n  progressive_after_s: 0\n"
+        profile += f"segmentation:\n  progressive_after_s: {after_s:g}\n"
     profiles = earmark_home / "config" / "profiles"
     profiles.mkdir(parents=True, exist_ok=True)
     (profiles / "default.yaml").write_text(profile)
+
+
+def one_utterance_per_sentence(earmark_home: Path, profile: str | None = None) -> None:
+    """The default profile (`profile`, or the bundled one) ending speech only at long pauses.
+    Tests that count utterances need this: on a loaded machine, playback into the test sink can
+    stall and leave a 256 ms hole inside a sentence, where a progressive cut would split it
+    (talk cut as it goes has its own tests)."""
+    default_profile_cutting_after(earmark_home, 0, profile)
 
 
 def needs_root(what: str) -> None:
