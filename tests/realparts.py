@@ -18,9 +18,9 @@ EARMARK = [sys.executable, "-m", "daemon"]
 
 
 def talk_on(
-    speak, sentences: list[str], *, lead_s: float = 1.0, tail_s: float = 1.5, gap_s: float = 0.3
+    speak, sentences: list[str], *, lead_s: float = 1.0, tail_s: float = 1.5, gap_s: float = 0.5
 ) -> tuple[np.ndarray, list[float], list[float]]:
-    """espeak-ng saying `sentences` with `gap_s` from the sound of one to the next (0.3 s: a
+    """espeak-ng saying `sentences` with `gap_s` from the sound of one to the next (0.5 s: a
     pause too short to end an utterance), as 16 kHz int16 samples; and where each sentence's
     sound starts and ends, in seconds from the first sample."""
     rate = 16_000
@@ -59,8 +59,8 @@ def default_profile_cutting_after(
 def one_utterance_per_sentence(earmark_home: Path, profile: str | None = None) -> None:
     """The default profile (`profile`, or the bundled one) ending speech only at long pauses.
     Tests that count utterances need this: on a loaded machine, playback into the test sink can
-    stall and leave a 256 ms hole inside a sentence, where a progressive cut would split it
-    (talk cut as it goes has its own tests)."""
+    stall and leave a hole of a quarter second or more inside a sentence, where a progressive cut
+    could split it (talk cut as it goes has its own tests)."""
     default_profile_cutting_after(earmark_home, 0, profile)
 
 

@@ -281,7 +281,7 @@ def test_talk_without_long_pauses_is_searchable_while_it_goes_on(
         ("It is easy to tell the depth of a well.", "easy"),
         ("Please bring the revised forecast to the meeting.", "forecast"),
     ]
-    # 0.3 s from the sound of one sentence to the next: no pause that ends an utterance
+    # 0.5 s from the sound of one sentence to the next: no pause that ends an utterance
     audio, _, ends = talk_on(speak, [text for text, _ in said], lead_s=0.5, tail_s=0.0)
     talk = tmp_path / "talk.wav"
     with wave.open(str(talk), "wb") as w:

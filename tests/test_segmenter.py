@@ -137,6 +137,17 @@ def test_talk_without_a_long_pause_is_cut_at_its_short_pauses_as_it_goes(speak):
         assert len(whole) == 1 and whole[0][1] > ends[-1] + 0.9
 
 
+def test_a_breath_inside_talk_does_not_cut_it(speak):
+    # cut at pauses this short, real talk split inside its sentences and each part was
+    # transcribed worse than the whole
+    sentences = ["We reviewed the budget for the next quarter", "and the birch canoe slid on"]
+    audio, starts, ends = talk_on(speak, sentences * 2, gap_s=0.3)
+    heard = heard_when(Segmenter(Segmentation()), audio)
+    assert len(heard) == 1
+    whole = heard[0][0]
+    assert whole.start <= T0 + starts[0] < T0 + ends[-1] <= whole.start + whole.duration
+
+
 def test_after_a_short_pause_the_next_utterance_still_has_its_pre_roll(speak):
     audio, starts, _ = four_sentences(speak)
     heard = heard_when(Segmenter(Segmentation(pre_roll_ms=300)), audio)
