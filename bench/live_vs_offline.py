@@ -35,6 +35,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -42,7 +43,15 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the daemon sets it: sam
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from eval_speech import DEFAULT_EVAL, RATE, load_clips, normalize, word_error_rate, write_wav  # noqa: E402
+from eval_speech import (  # noqa: E402
+    DEFAULT_EVAL,
+    RATE,
+    Clip,
+    load_clips,
+    normalize,
+    word_error_rate,
+    write_wav,
+)
 from realparts import DaemonProcess, Pulse, default_profile_cutting_after, earmark_json  # noqa: E402
 
 from daemon import control  # noqa: E402
@@ -76,14 +85,37 @@ def last_speech(samples: np.ndarray, detector: SpeechDetector) -> float:
     return (voiced[-1] + 1) * WINDOW / RATE if len(voiced) else len(samples) / RATE
 
 
-def recording(clips, *, minutes: float, gap_s: float):
+def first_sound(samples: np.ndarray) -> float:
+    """Seconds from a clip's start to its first 10 ms louder than four times its noise floor
+    (the quietest tenth of it): where its speech begins, found without the speech detector."""
+    frames = samples[: len(samples) // 160 * 160].reshape(-1, 160).astype(np.float64)
+    loudness = np.sqrt((frames**2).mean(axis=1))
+    loud = np.flatnonzero(loudness > max(4 * np.percentile(loudness, 10), 30))
+    return loud[0] * 160 / RATE if len(loud) else 0.0
+
+
+class Placed(NamedTuple):
+    """A clip in the recording: where its sound begins and ends, in seconds from the start."""
+
+    clip: Clip
+    start: float
+    end: float
+
+
+def recording(clips, *, minutes: float, gap_s: float) -> tuple[np.ndarray, list[Placed]]:
     """Clips one after another with gaps, repeated to reach `minutes`: the audio, and each clip
-    with where its sound ends (seconds from the start)."""
+    with where its sound begins and ends."""
     gap = np.zeros(int(gap_s * RATE), dtype=np.int16)
     parts, placed, at, detector = [gap], [], len(gap), SpeechDetector()
     while at < minutes * 60 * RATE:
         for clip in clips:
-            placed.append((clip, (at / RATE) + last_speech(clip.samples, detector)))
+            placed.append(
+                Placed(
+                    clip,
+                    at / RATE + first_sound(clip.samples),
+                    at / RATE + last_speech(clip.samples, detector),
+                )
+            )
             parts += [clip.samples, gap]
             at += len(clip.samples) + len(gap)
             if at >= minutes * 60 * RATE:
@@ -95,7 +127,7 @@ def first_words_lost(placed, hypothesis: str, exact: set[str]) -> int:
     """How many clips with an exact reference lose their first word in `hypothesis` (aligned
     word by word against all the references; a digit for a number word counts as the word)."""
     reference, firsts = [], []
-    for clip, _ in placed:
+    for clip, *_ in placed:
         if clip.name in exact:
             firsts.append(len(reference))
         reference += normalize(clip.reference)
@@ -141,7 +173,7 @@ def clip_latencies(
     """Per clip, its last sound to searchable; and how many clips no utterance held the end of.
     With `show`, prints the clips that took longer than that many seconds."""
     latencies, unheld = [], 0
-    for clip, end in placed:
+    for clip, _, end in placed:
         end_at = played_at + end
         holding = [u for u in timings if u["start"] < end_at and u["speech_end"] >= end_at - 0.3]
         if holding:
@@ -192,9 +224,9 @@ def live(wav: Path, work: Path, pulse: Pulse, args) -> dict:
     busy = []
     try:
         daemon.wait_recording()
-        if args.busy:  # another program keeping the daemon's cores busy: a slower machine
-            spin = [sys.executable, "-c", "while True: pass"]
-            busy = [subprocess.Popen(["taskset", "-c", cores, *spin]) for _ in cores.split(",")]
+        if args.busy:  # other programs keeping the daemon's cores busy: a slower machine
+            spin = ["taskset", "-c", cores, sys.executable, "-c", "while True: pass"]
+            busy = [subprocess.Popen(spin) for _ in range(args.busy * len(cores.split(",")))]
         cpu_before = process_cpu(daemon.proc.pid)
         played_at = time.time()
         backlog = Backlog(Spool(paths.spool_dir)).start()
@@ -277,7 +309,7 @@ def one_run(audio, placed, exact, settings, args) -> dict:
         finally:
             pulse.stop()
         after_cpu, _ = offline(audio, settings)  # the shared machine drifts: both sides of it
-    reference = " ".join(clip.reference for clip, _ in placed)
+    reference = " ".join(p.clip.reference for p in placed)
     status = result["status"]
     clips, unheld = clip_latencies(placed, result["played_at"], result["timings"], show=args.show)
     wer_live = word_error_rate(reference, result["text"])
@@ -312,7 +344,10 @@ def main() -> None:
         "--show", type=float, default=None, help="name the clips slower than this many seconds"
     )
     parser.add_argument(
-        "--busy", action="store_true", help="keep the daemon's cores busy with another program"
+        "--busy",
+        type=int,
+        default=0,
+        help="this many other programs spinning on each of the daemon's cores (a slower machine)",
     )
     parser.add_argument("--cores", type=int, default=0, help="run the daemon on this many cores")
     parser.add_argument(
@@ -336,11 +371,12 @@ def main() -> None:
         }
     audio, placed = recording(clips, minutes=args.minutes, gap_s=args.gap)
     settings = Transcription()
+    spinning = f", {args.busy} other programs spinning on each" if args.busy else ""
     print(
         f"recording: {len(audio) / RATE / 60:.1f} min of speech, {len(placed)} clips "
-        f"({sum(c.name in exact for c, _ in placed)} with an exact reference), "
-        f"{args.gap} s between clips; daemon on {args.cores or os.cpu_count()} cores; "
-        f"{args.runs} runs",
+        f"({sum(p.clip.name in exact for p in placed)} with an exact reference), "
+        f"{args.gap} s between clips; daemon on {args.cores or os.cpu_count()} cores"
+        f"{spinning}; {args.runs} runs",
         flush=True,
     )
     runs = []

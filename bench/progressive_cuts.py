@@ -2,11 +2,13 @@
 with `progressive_after_s` off and at several lengths, each cut transcribed in this process by
 the live transcriber (one thread, as the daemon runs it).
 
-For each setting: utterances, the model's CPU, the word error rate, first words lost, and per
-clip how long after its speech ended the utterance holding it was cut (the wait before
-transcription can start; `live_vs_offline.py` measures the whole way to searchable).
+For each setting: utterances, the model's CPU, the word error rate, first words lost, per clip
+how long after its speech ended the utterance holding it was cut (the wait before transcription
+can start; `live_vs_offline.py` measures the whole way to searchable), and whether the utterance
+holding each clip's first sound began before it (how much audio it has before the first sound:
+the pre-roll must cover the speech detector's delay in noticing speech).
 
-    python bench/progressive_cuts.py [--minutes 4] [--gap 0.3] [--after 0 1.5 3 6]
+    python bench/progressive_cuts.py [--minutes 4] [--gap 0.3] [--after 0 1.5 3 6] [--pre-roll MS]
 """
 
 from __future__ import annotations
@@ -32,13 +34,26 @@ from daemon.transcriber import Transcriber  # noqa: E402
 BLOCK = 4000  # the microphone's 250 ms blocks
 
 
-def cuts(audio: np.ndarray, after: float) -> list[tuple[object, float]]:
+def cuts(
+    audio: np.ndarray, after: float, pre_roll_ms: int = Segmentation.pre_roll_ms
+) -> list[tuple[object, float]]:
     """Each utterance with the audio time (seconds) at which the segmenter let it go."""
-    segmenter, out = Segmenter(Segmentation(progressive_after_s=after)), []
+    settings = Segmentation(progressive_after_s=after, pre_roll_ms=pre_roll_ms)
+    segmenter, out = Segmenter(settings), []
     for i in range(0, len(audio), BLOCK):
         done = segmenter.feed(i / RATE, audio[i : i + BLOCK], "mic")
         out += [(u, (i + BLOCK) / RATE) for u in done]
     return out + [(u, len(audio) / RATE) for u in segmenter.flush()]
+
+
+def leads(placed, heard) -> list[float]:
+    """Per clip, the audio the utterance holding its first sound has before that sound (seconds;
+    negative when no utterance holds it: its onset was cut off)."""
+    out = []
+    for p in placed:
+        holding = [u for u, _ in heard if u.start <= p.start < u.start + u.duration]
+        out.append(p.start - holding[0].start if holding else -1.0)
+    return sorted(out)
 
 
 def main() -> None:
@@ -46,17 +61,21 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=4.0)
     parser.add_argument("--gap", type=float, default=0.3)
     parser.add_argument("--after", type=float, nargs="+", default=[0, 1.5, 3, 6])
+    parser.add_argument("--pre-roll", type=int, default=Segmentation.pre_roll_ms, help="ms")
     parser.add_argument("--eval", type=Path, default=DEFAULT_EVAL)
     args = parser.parse_args()
     with open(args.eval / "MANIFEST.tsv", newline="") as fh:
         exact = {r["file"] for r in csv.DictReader(fh, delimiter="\t") if r["ref_quality"] == "A"}
     audio, placed = recording(load_clips(args.eval), minutes=args.minutes, gap_s=args.gap)
-    reference = " ".join(clip.reference for clip, _ in placed)
+    reference = " ".join(p.clip.reference for p in placed)
     transcriber = Transcriber(Transcription(), live=True)
     transcriber.load()
-    print(f"recording: {len(audio) / RATE / 60:.1f} min, {len(placed)} clips, {args.gap} s apart")
+    print(
+        f"recording: {len(audio) / RATE / 60:.1f} min, {len(placed)} clips, {args.gap} s apart; "
+        f"pre-roll {args.pre_roll} ms"
+    )
     for after in args.after:
-        heard = cuts(audio, after)
+        heard = cuts(audio, after, args.pre_roll)
         before, texts = own_cpu(), []
         for utterance, _ in heard:
             segments, _ = transcriber.transcribe(utterance.samples.astype(np.float32) / 32768)
@@ -64,16 +83,18 @@ def main() -> None:
         cpu = own_cpu() - before
         waits = sorted(
             min(let_go for u, let_go in heard if u.start < end and u.speech_end >= end - 0.3) - end
-            for _, end in placed
+            for *_, end in placed
             if any(u.start < end and u.speech_end >= end - 0.3 for u, _ in heard)
         )
         text = " ".join(texts)
+        lead = leads(placed, heard)
         print(
             f"progressive_after_s {after:>4}: {len(heard)} utterances, model CPU {cpu:.1f} s, "
             f"WER {word_error_rate(reference, text):.3f}, first words lost "
             f"{first_words_lost(placed, text, exact)}; clip end -> cut "
             f"p50 {percentile(waits, 0.5):.2f} s, p95 {percentile(waits, 0.95):.2f} s, "
-            f"max {waits[-1]:.2f} s",
+            f"max {waits[-1]:.2f} s; onsets cut {sum(x < 0 for x in lead)} of {len(lead)}, "
+            f"audio before the first sound p5 {percentile(lead, 0.05):.2f} s, min {lead[0]:.2f} s",
             flush=True,
         )
 
