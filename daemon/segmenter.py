@@ -25,11 +25,12 @@ WINDOW = 512
 _CONTEXT = 64
 _WINDOW_S = WINDOW / SAMPLE_RATE
 _SPLIT_PAUSE_WINDOWS = 4  # a pause of >= 128 ms is a good place to split long speech
-# Speech that has run `progressive_after_s` ends at its next pause of >= 384 ms. At 256 ms, real
+# Speech that has run `progressive_after_s` ends at its next pause of >= 352 ms. At 256 ms, real
 # talk was cut inside its sentences and the parts came out worse than the whole stretch (word error
-# rate 0.095 against 0.084 on ten minutes of real clips, bench/progressive_cuts.py); at 384 ms they
-# are as good (0.083). Falling back to 256 ms pauses after 6 s of talk cost 0.089.
-_SHORT_PAUSE_WINDOWS = 12
+# rate 0.095 against 0.084 on ten minutes of real clips, bench/progressive_cuts.py); at 352 ms they
+# are about as good (0.085). At 384 ms, some sentences 0.3 s apart were not cut at all and waited
+# seconds for the next pause.
+_SHORT_PAUSE_WINDOWS = 11
 # Windows judged per detector call: each ONNX call costs far more than a window does, so
 # batching ~0.25 s keeps an idle daemon light, at ~0.25 s more delay in noticing a pause.
 _BATCH_WINDOWS = 8
