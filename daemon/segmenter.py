@@ -27,8 +27,8 @@ _WINDOW_S = WINDOW / SAMPLE_RATE
 _SPLIT_PAUSE_WINDOWS = 4  # a pause of >= 128 ms is a good place to split long speech
 # Speech that has run `progressive_after_s` ends at its next pause of >= 352 ms. At 256 ms, real
 # talk was cut inside its sentences and the parts came out worse than the whole stretch (word error
-# rate 0.095 against 0.084 on ten minutes of real clips, bench/progressive_cuts.py); at 352 ms they
-# are about as good (0.085). At 384 ms, some sentences 0.3 s apart were not cut at all and waited
+# rate 0.094 against 0.084 on ten minutes of real clips, bench/progressive_cuts.py); at 352 ms they
+# are as good (0.084). At 384 ms, some sentences 0.3 s apart were not cut at all and waited
 # seconds for the next pause.
 _SHORT_PAUSE_WINDOWS = 11
 # Windows judged per detector call: each ONNX call costs far more than a window does, so
