@@ -106,16 +106,12 @@ def recording(clips, *, minutes: float, gap_s: float) -> tuple[np.ndarray, list[
     """Clips one after another with gaps, repeated to reach `minutes`: the audio, and each clip
     with where its sound begins and ends."""
     gap = np.zeros(int(gap_s * RATE), dtype=np.int16)
-    parts, placed, at, detector = [gap], [], len(gap), SpeechDetector()
+    detector = SpeechDetector()
+    sound = [(first_sound(c.samples), last_speech(c.samples, detector)) for c in clips]
+    parts, placed, at = [gap], [], len(gap)
     while at < minutes * 60 * RATE:
-        for clip in clips:
-            placed.append(
-                Placed(
-                    clip,
-                    at / RATE + first_sound(clip.samples),
-                    at / RATE + last_speech(clip.samples, detector),
-                )
-            )
+        for clip, (begins, ends) in zip(clips, sound, strict=True):
+            placed.append(Placed(clip, at / RATE + begins, at / RATE + ends))
             parts += [clip.samples, gap]
             at += len(clip.samples) + len(gap)
             if at >= minutes * 60 * RATE:
