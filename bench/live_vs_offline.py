@@ -119,16 +119,20 @@ def recording(clips, *, minutes: float, gap_s: float) -> tuple[np.ndarray, list[
     return np.concatenate(parts), placed
 
 
-def first_words_lost(placed, hypothesis: str, exact: set[str]) -> int:
-    """How many clips with an exact reference lose their first word in `hypothesis` (aligned
-    word by word against all the references; a digit for a number word counts as the word)."""
+def first_words_lost(placed, hypothesis: str, exact: set[str]) -> list[str]:
+    """The clips with an exact reference that lose their first word in `hypothesis`, aligned word
+    by word against all the references (digits written as numbers count as the digits said one
+    by one: "10001" as "one zero zero zero one"), each as its name, its first words, and the
+    words heard in their place."""
     reference, firsts = [], []
     for clip, *_ in placed:
         if clip.name in exact:
-            firsts.append(len(reference))
+            firsts.append((clip, len(reference)))
         reference += normalize(clip.reference)
     said = [
-        _NUMBER_WORDS[int(w[0])] if re.fullmatch(r"\d+", w) else w for w in normalize(hypothesis)
+        said
+        for w in normalize(hypothesis)
+        for said in ([_NUMBER_WORDS[int(d)] for d in w] if re.fullmatch(r"\d+", w) else [w])
     ]
     n, m = len(reference), len(said)
     cost = np.zeros((n + 1, m + 1), dtype=np.int32)
@@ -140,8 +144,9 @@ def first_words_lost(placed, hypothesis: str, exact: set[str]) -> int:
                 cost[i, j - 1] + 1,
                 cost[i - 1, j - 1] + (reference[i - 1] != said[j - 1]),
             )
-    kept, i, j = set(), n, m
+    kept, heard_at, i, j = set(), {}, n, m
     while i > 0 and j > 0:
+        heard_at[i - 1] = j - 1
         if cost[i, j] == cost[i - 1, j - 1] + (reference[i - 1] != said[j - 1]):
             if reference[i - 1] == said[j - 1]:
                 kept.add(i - 1)
@@ -150,7 +155,15 @@ def first_words_lost(placed, hypothesis: str, exact: set[str]) -> int:
             i -= 1
         else:
             j -= 1
-    return sum(1 for k in firsts if k not in kept)
+    lost = []
+    for clip, k in firsts:
+        if k not in kept:
+            at = heard_at.get(k, 0)
+            lost.append(
+                f"{clip.name}: {' '.join(reference[k : k + 4])!r} heard as "
+                f"{' '.join(said[max(0, at - 2) : at + 4])!r}"
+            )
+    return lost
 
 
 def offline(audio, settings: Transcription) -> tuple[float, str]:
@@ -308,6 +321,12 @@ def one_run(audio, placed, exact, settings, args) -> dict:
     reference = " ".join(p.clip.reference for p in placed)
     status = result["status"]
     clips, unheld = clip_latencies(placed, result["played_at"], result["timings"], show=args.show)
+    lost_live = first_words_lost(placed, result["text"], exact)
+    lost_offline = first_words_lost(placed, offline_text, exact)
+    if args.show is not None:
+        for side, lost in (("live", lost_live), ("offline", lost_offline)):
+            for what in lost:
+                print(f"  first word lost {side}: {what}", flush=True)
     wer_live = word_error_rate(reference, result["text"])
     wer_offline = word_error_rate(reference, offline_text)
     return {
@@ -323,8 +342,8 @@ def one_run(audio, placed, exact, settings, args) -> dict:
         "clip_p95": percentile(clips, 0.95),
         "clip_max": clips[-1] if clips else float("nan"),
         "unheld": unheld,
-        "first_lost_live": first_words_lost(placed, result["text"], exact),
-        "first_lost_offline": first_words_lost(placed, offline_text, exact),
+        "first_lost_live": len(lost_live),
+        "first_lost_offline": len(lost_offline),
         "utterances": status["utterances_transcribed"],
         "backlog_max": result["backlog_max"],
         "drain_s": result["drain_s"],
@@ -337,7 +356,10 @@ def main() -> None:
     parser.add_argument("--eval", type=Path, default=DEFAULT_EVAL)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
-        "--show", type=float, default=None, help="name the clips slower than this many seconds"
+        "--show",
+        type=float,
+        default=None,
+        help="name the clips slower than this many seconds, and those that lost their first word",
     )
     parser.add_argument(
         "--busy",

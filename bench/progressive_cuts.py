@@ -85,7 +85,7 @@ def main() -> None:
         print(
             f"progressive_after_s {after:>4}: {len(heard)} utterances, model CPU {cpu:.1f} s, "
             f"WER {word_error_rate(reference, text):.3f}, first words lost "
-            f"{first_words_lost(placed, text, exact)}; clip end -> cut "
+            f"{len(first_words_lost(placed, text, exact))}; clip end -> cut "
             f"p50 {percentile(waits, 0.5):.2f} s, p95 {percentile(waits, 0.95):.2f} s, "
             f"max {waits[-1]:.2f} s; onsets cut {onsets_cut(placed, heard)} of {len(placed)}",
             flush=True,
