@@ -8,6 +8,10 @@ can start; `live_vs_offline.py` measures the whole way to searchable), and the c
 sound no utterance holds (the pre-roll must cover the speech detector's delay in noticing speech).
 
     python bench/progressive_cuts.py [--minutes 4] [--gap 0.3] [--after 0 1.5 3 6] [--pre-roll MS]
+                                     [--shift SAMPLES] [--show]
+
+--shift puts that many samples of silence before the recording: the detector's 32 ms windows then
+fall elsewhere in the speech, as they do live, where the recording starts at any moment.
 """
 
 from __future__ import annotations
@@ -57,11 +61,19 @@ def main() -> None:
     parser.add_argument("--gap", type=float, default=0.3)
     parser.add_argument("--after", type=float, nargs="+", default=[0, 1.5, 3, 6])
     parser.add_argument("--pre-roll", type=int, default=Segmentation.pre_roll_ms, help="ms")
+    parser.add_argument("--shift", type=int, default=0, help="samples of silence put first")
+    parser.add_argument("--show", action="store_true", help="name the clips that lost a first word")
     parser.add_argument("--eval", type=Path, default=DEFAULT_EVAL)
     args = parser.parse_args()
     with open(args.eval / "MANIFEST.tsv", newline="") as fh:
         exact = {r["file"] for r in csv.DictReader(fh, delimiter="\t") if r["ref_quality"] == "A"}
     audio, placed = recording(load_clips(args.eval), minutes=args.minutes, gap_s=args.gap)
+    if args.shift:
+        audio = np.concatenate([np.zeros(args.shift, dtype=np.int16), audio])
+        placed = [
+            p._replace(start=p.start + args.shift / RATE, end=p.end + args.shift / RATE)
+            for p in placed
+        ]
     reference = " ".join(p.clip.reference for p in placed)
     transcriber = Transcriber(Transcription(), live=True)
     transcriber.load()
@@ -82,14 +94,17 @@ def main() -> None:
             if any(u.start < end and u.speech_end >= end - 0.3 for u, _ in heard)
         )
         text = " ".join(texts)
+        lost = first_words_lost(placed, text, exact)
         print(
             f"progressive_after_s {after:>4}: {len(heard)} utterances, model CPU {cpu:.1f} s, "
             f"WER {word_error_rate(reference, text):.3f}, first words lost "
-            f"{len(first_words_lost(placed, text, exact))}; clip end -> cut "
+            f"{len(lost)}; clip end -> cut "
             f"p50 {percentile(waits, 0.5):.2f} s, p95 {percentile(waits, 0.95):.2f} s, "
             f"max {waits[-1]:.2f} s; onsets cut {onsets_cut(placed, heard)} of {len(placed)}",
             flush=True,
         )
+        for what in lost if args.show else ():
+            print(f"  first word lost: {what}", flush=True)
 
 
 if __name__ == "__main__":
