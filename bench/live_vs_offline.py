@@ -11,14 +11,19 @@ Latency is measured two ways:
   - per clip (a sentence or a few): the end of the clip's speech (its last window the speech
     detector calls speech, judged on the clip alone) to the moment the utterance holding it
     became searchable, from the daemon's `timings`. Playback is taken to start when
-    paplay is started, so these figures include paplay's start-up (they err long, not short).
+    paplay is started, so these figures include paplay's start-up (they err long, not short);
+    a playback that took longer than its audio (PulseAudio held up on a busy machine) puts every
+    clip after the hold-up late by as much, which "playback took longer" shows.
 First words: how many clips (those with an exact reference) lose their first word, live and in
 the offline pass of the same audio.
 
 Each figure is given per run and as the median and spread (lowest to highest) of --runs runs.
 
     python bench/live_vs_offline.py [--minutes 4] [--gap 0.3] [--runs 3] [--cores 1]
-                                    [--progressive-after S] [--eval DIR]
+                                    [--progressive-after S] [--server] [--eval DIR]
+
+With --server the daemon transcribes on faster-whisper-server (PyPI) on this machine, serving the
+same model: "CPU live" is then the daemon's own, beside the server's.
 """
 
 from __future__ import annotations
@@ -52,7 +57,14 @@ from eval_speech import (  # noqa: E402
     word_error_rate,
     write_wav,
 )
-from realparts import DaemonProcess, Pulse, default_profile_cutting_after, earmark_json  # noqa: E402
+from realparts import (  # noqa: E402
+    DaemonProcess,
+    Pulse,
+    WhisperServer,
+    default_profile_cutting_after,
+    default_profile_on_server,
+    earmark_json,
+)
 
 from daemon import control  # noqa: E402
 from daemon.paths import Paths  # noqa: E402
@@ -68,6 +80,18 @@ def process_cpu(pid: int) -> float:
     """User + system CPU seconds of a running process (all its threads)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and its children (a server's worker processes)."""
+    total = process_cpu(pid)
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in children.read_text().split():
+            try:
+                total += tree_cpu(int(child))
+            except FileNotFoundError:
+                pass
+    return total
 
 
 def own_cpu() -> float:
@@ -223,8 +247,12 @@ class Backlog(threading.Thread):
 
 def live(wav: Path, work: Path, pulse: Pulse, args) -> dict:
     home = work / "home"
+    server = None
     if args.progressive_after is not None:
         default_profile_cutting_after(home, args.progressive_after)
+    if args.server:  # the model on a server on this machine, one utterance at a time
+        server = WhisperServer(work / "server.log").start()
+        default_profile_on_server(home, url=server.url)
     env = {**pulse.env, "EARMARK_HOME": str(home)}
     cores = ",".join(str(c) for c in range(args.cores or os.cpu_count()))
     under = ("taskset", "-c", cores) if args.cores else ()
@@ -237,9 +265,11 @@ def live(wav: Path, work: Path, pulse: Pulse, args) -> dict:
             spin = ["taskset", "-c", cores, sys.executable, "-c", "while True: pass"]
             busy = [subprocess.Popen(spin) for _ in range(args.busy * len(cores.split(",")))]
         cpu_before = process_cpu(daemon.proc.pid)
+        server_before = tree_cpu(server.proc.pid) if server else 0.0
         played_at = time.time()
         backlog = Backlog(Spool(paths.spool_dir)).start()
         pulse.play(wav)
+        stretched = time.time() - played_at - len(wav.read_bytes()) / 2 / RATE
         backlog.stop()
         heard = {"count": -1, "since": 0.0, "backlog": 0}
 
@@ -257,6 +287,8 @@ def live(wav: Path, work: Path, pulse: Pulse, args) -> dict:
         status = daemon.wait_for(drained, timeout=1800, what="the backlog to drain")
         drain_s = time.time() - played_at - len(wav.read_bytes()) / 2 / RATE
         cpu = process_cpu(daemon.proc.pid) - cpu_before
+        server_cpu = tree_cpu(server.proc.pid) - server_before if server else 0.0
+        wall = time.time() - played_at
         timings = control.request(paths.control_socket, "timings")["utterances"]
         rows = earmark_json("transcripts", env=env)
         daemon.stop()
@@ -265,12 +297,17 @@ def live(wav: Path, work: Path, pulse: Pulse, args) -> dict:
             spinner.kill()
         if daemon.proc.poll() is None:
             daemon.proc.kill()
+        if server is not None:
+            server.stop()
     return {
         "cpu": cpu,
+        "daemon_share": 100 * cpu / wall,
+        "server_cpu": server_cpu,
         "status": status,
         "played_at": played_at,
         "timings": timings,
         "drain_s": drain_s,
+        "stretched": stretched,
         "backlog_max": max(backlog.most, heard["backlog"]),
         "text": " ".join(r["text"] for r in rows),
     }
@@ -280,6 +317,8 @@ FIGURES = [
     ("cpu_live", "CPU live, s", "{:.1f}"),
     ("cpu_offline", "CPU offline (before, after: mean), s", "{:.1f}"),
     ("cpu_ratio", "CPU live / offline", "{:.3f}"),
+    ("daemon_share", "daemon CPU, % of one core", "{:.2f}"),
+    ("server_cpu", "transcription server CPU, s", "{:.1f}"),
     ("wer_live", "WER live", "{:.3f}"),
     ("wer_offline", "WER offline", "{:.3f}"),
     ("wer_ratio", "WER live / offline", "{:.3f}"),
@@ -294,6 +333,7 @@ FIGURES = [
     ("utterances", "utterances", "{:.0f}"),
     ("backlog_max", "largest backlog, utterances", "{:.0f}"),
     ("drain_s", "backlog drained, s after playback", "{:.1f}"),
+    ("stretched", "playback took longer than the audio, s", "{:.2f}"),
 ]
 
 
@@ -333,6 +373,8 @@ def one_run(audio, placed, exact, settings, args) -> dict:
         "cpu_live": result["cpu"],
         "cpu_offline": (before_cpu + after_cpu) / 2,
         "cpu_ratio": result["cpu"] / ((before_cpu + after_cpu) / 2),
+        "daemon_share": result["daemon_share"],
+        "server_cpu": result["server_cpu"],
         "wer_live": wer_live,
         "wer_offline": wer_offline,
         "wer_ratio": wer_live / max(wer_offline, 1e-9),
@@ -347,6 +389,7 @@ def one_run(audio, placed, exact, settings, args) -> dict:
         "utterances": status["utterances_transcribed"],
         "backlog_max": result["backlog_max"],
         "drain_s": result["drain_s"],
+        "stretched": result["stretched"],
     }
 
 
@@ -368,6 +411,11 @@ def main() -> None:
         help="this many other programs spinning on each of the daemon's cores (a slower machine)",
     )
     parser.add_argument("--cores", type=int, default=0, help="run the daemon on this many cores")
+    parser.add_argument(
+        "--server",
+        action="store_true",
+        help="the daemon transcribes on a real OpenAI-compatible server on this machine",
+    )
     parser.add_argument(
         "--progressive-after",
         type=float,

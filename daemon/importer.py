@@ -143,7 +143,13 @@ def import_files(
             )
             stage.drain(only=set(result.uids))
             stage.close()
-            _wait_for_others(store, result.uids)
+            if stage.server_problem:  # nothing is lost: the daemon sends them when it can
+                result.note = (
+                    f"{stage.server_problem}; what was not transcribed waits in the spool for "
+                    "the daemon"
+                )
+            else:
+                _wait_for_others(store, result.uids)
             result.utterances = len(result.uids)
             result.ok = True
             progress(path.name, 1.0)

@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 
 from daemon.extractors import Sentence
-from daemon.loopback import is_loopback
+from daemon.loopback import opener_for
 from daemon.profiles import LanguageModel
 
 __all__ = ["summarize_with", "LanguageModelUnavailable"]
@@ -22,14 +21,6 @@ _INSTRUCTIONS = (
     "bullet points: what was discussed, decided and promised, with who and when when said. "
     "Use only what the transcript says."
 )
-
-
-def _opener(endpoint: str) -> urllib.request.OpenerDirector:
-    """Straight to a model on this machine, whatever `http_proxy` says: a proxy would receive
-    the transcript. Elsewhere, as the environment says (that host receives the transcript)."""
-    if is_loopback(urllib.parse.urlsplit(endpoint).hostname or ""):
-        return urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    return urllib.request.build_opener()
 
 
 class LanguageModelUnavailable(Exception):
@@ -54,7 +45,7 @@ def summarize_with(settings: LanguageModel, profile: str, sentences: list[Senten
         headers={"Content-Type": "application/json"},
     )
     try:
-        with _opener(settings.endpoint).open(request, timeout=settings.timeout_s) as response:
+        with opener_for(settings.endpoint).open(request, timeout=settings.timeout_s) as response:
             reply = json.load(response)
         return str(reply["choices"][0]["message"]["content"]).strip()
     except urllib.error.HTTPError as exc:

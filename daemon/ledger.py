@@ -14,12 +14,16 @@ import time
 
 from daemon.store import CaptureSpan, Store
 
-__all__ = ["CaptureLedger", "LISTENING", "GAP", "minutes"]
+__all__ = ["CaptureLedger", "LISTENING", "GAP", "SERVER_AWAY", "SERVER_ANSWERS", "minutes"]
 
 log = logging.getLogger(__name__)
 
 LISTENING = "listening"
 GAP = "gap"
+# A transcription server's own track (its URL as the source): while it is away, what was heard
+# waits in the spool. Not a gap: nothing went unheard.
+SERVER_AWAY = "server away"
+SERVER_ANSWERS = "server answers"
 
 
 class CaptureLedger:
@@ -101,7 +105,8 @@ class _Track:
 
 
 def minutes(store: Store, since: float, until: float) -> list[dict]:
-    """A row per wall-clock minute: seconds listening per source, gaps by reason, speech heard."""
+    """A row per wall-clock minute: seconds listening per source, gaps by reason, speech heard,
+    and seconds a transcription server was away (by its reason)."""
     spans: list[CaptureSpan] = store.capture_spans(since=since, until=until)
     rows = []
     first = int(since // 60) * 60
@@ -109,6 +114,7 @@ def minutes(store: Store, since: float, until: float) -> list[dict]:
         end = start + 60
         listening: dict[str, float] = {}
         gaps: dict[str, float] = {}
+        away: dict[str, float] = {}
         switches = [
             {"at": span.start, "to": span.source, "why": span.reason}
             for span in spans
@@ -123,10 +129,13 @@ def minutes(store: Store, since: float, until: float) -> list[dict]:
                 continue
             if span.state == LISTENING:
                 listening[span.source or "?"] = listening.get(span.source or "?", 0.0) + overlap
-            else:
+            elif span.state == SERVER_AWAY:
+                what = f"{span.source} {span.reason}"
+                away[what] = away.get(what, 0.0) + overlap
+            elif span.state != SERVER_ANSWERS:
                 gaps[span.reason or "?"] = gaps.get(span.reason or "?", 0.0) + overlap
         heard = dict(store.speech_seconds(start, end))
-        if listening or gaps or heard:
+        if listening or gaps or heard or away:
             rows.append(
                 {
                     "minute": start,
@@ -134,6 +143,7 @@ def minutes(store: Store, since: float, until: float) -> list[dict]:
                     "gaps": {k: round(v, 1) for k, v in gaps.items()},
                     "speech": {k: round(v, 1) for k, v in heard.items()},
                     "switches": switches,
+                    "server_away": {k: round(v, 1) for k, v in away.items()},
                 }
             )
     return rows

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+import urllib.parse
+import urllib.request
 
-__all__ = ["is_loopback"]
+__all__ = ["is_loopback", "opener_for"]
 
 
 def is_loopback(host: str) -> bool:
@@ -13,3 +15,11 @@ def is_loopback(host: str) -> bool:
         return host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def opener_for(url: str) -> urllib.request.OpenerDirector:
+    """Straight to a server on this machine, whatever `http_proxy` says: a proxy would receive
+    what is sent. Elsewhere, as the environment says (that host receives it anyway)."""
+    if is_loopback(urllib.parse.urlsplit(url).hostname or ""):
+        return urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    return urllib.request.build_opener()

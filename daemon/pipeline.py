@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import itertools
 import logging
 import shutil
@@ -22,13 +23,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from daemon.errors import EarmarkError, ModelError, SpoolFull, SpoolUnwritable
 from daemon.forgetting import Forgetter
-from daemon.ledger import GAP, LISTENING, CaptureLedger
+from daemon.ledger import GAP, LISTENING, SERVER_ANSWERS, SERVER_AWAY, CaptureLedger
 from daemon.overlap import one_device_heard_it_twice, same_speech
-from daemon.profiles import DEFAULT_PROFILE, Profile, Transcription
+from daemon.profiles import DEFAULT_PROFILE, Profile, Transcription, TranscriptionServer
 from daemon.redaction import redactor_for
 from daemon.search import SearchIndex
 from daemon.segmenter import Segmenter, Utterance
@@ -36,7 +38,8 @@ from daemon.sources.base import ENDED, WAITING, Source
 from daemon.sources.file import IMPORTED
 from daemon.spool import SpeechJournal, Spool, SpooledUtterance
 from daemon.store import NewSegment, Store
-from daemon.transcriber import Transcriber
+from daemon.transcriber import TranscribedSegment, Transcriber
+from daemon.transcription_server import ServerAway, ServerRefused, ServerTranscriber
 
 __all__ = ["CaptureStage", "TranscribeStage"]
 
@@ -57,6 +60,32 @@ _INDEX_SYNC_EVERY_S = 2.0
 _DRAIN_BLOCKS_ON_STOP = 1000  # blocks already heard are read before capture stops
 _ITEM_ATTEMPTS = 3  # a spool item that fails this often is set aside
 _STORE_RETRY_MAX_S = 60.0
+_SERVER_RETRY_MAX_S = 60.0
+
+
+class _ServerTrouble:
+    """A transcription server that cannot be used now: since when, why, and when to try again
+    (never, for a refusal: its profile's server settings must change, or Earmark restart)."""
+
+    def __init__(self, reason: str, *, refused: bool):
+        self.since = time.time()
+        self.began = time.monotonic()
+        self.reason, self.refused = reason, refused
+        self.backoff = 1.0
+        self.retry_at = time.monotonic() + self.backoff
+
+    def again(self, reason: str) -> None:
+        self.reason = reason
+        self.backoff = min(_SERVER_RETRY_MAX_S, self.backoff * 2)
+        self.retry_at = time.monotonic() + self.backoff
+
+    def describe(self) -> str:
+        if self.refused:
+            return (
+                f"transcription server {self.reason}; its utterances wait in the spool until the "
+                "profile's server settings change or Earmark restarts"
+            )
+        return f"transcription server {self.reason} since {_clock(self.since)[11:16]}; retrying"
 
 
 class CaptureStage:
@@ -324,8 +353,10 @@ class TranscribeStage:
         on_done: Callable[[SpooledUtterance], None] = lambda item: None,
         forgetter: Forgetter | None = None,
         live: bool = False,
+        ledger: CaptureLedger | None = None,
     ):
         self.spool = spool
+        self.ledger = ledger  # notes when a transcription server is away, and back
         self.live = live  # speech heard now, as it comes, rather than a file imported
         self.forgetter = forgetter
         self.store = store
@@ -349,10 +380,18 @@ class TranscribeStage:
         self._unindexed: list[tuple[float, float]] = []  # (start, speech end) not yet indexed
         self._last_sync = 0.0
         self._failures: dict[str, int] = {}
+        self._trouble: dict[TranscriptionServer, _ServerTrouble] = {}
+        self._pools: dict[TranscriptionServer, ThreadPoolExecutor] = {}
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._draining_until: float | None = None
         self._thread: threading.Thread | None = None
+
+    @property
+    def server_problem(self) -> str | None:
+        """Why a transcription server cannot be used now, or None."""
+        troubles = list(self._trouble.values())
+        return "; ".join(t.describe() for t in troubles) or None
 
     @property
     def whisper_calls(self) -> int:
@@ -407,35 +446,157 @@ class TranscribeStage:
         return self._draining_until is None or time.monotonic() >= self._draining_until
 
     def drain(self, only: set[str] | None = None) -> int:
-        """Transcribe every pending item this worker can claim (only those in `only`, if given)."""
+        """Transcribe every pending item this worker can claim (only those in `only`, if given),
+        oldest first. A server's items go `in_flight` at a time, and wait while it is away."""
         done = 0
-        for item in self.spool.pending():
-            if self._out_of_time():
-                break
-            if only is not None and item.uid not in only:
+        pending = deque(item for item in self.spool.pending() if only is None or item.uid in only)
+        profiles: dict[str, Transcription | None] = {}  # read once per pass, not per item
+
+        def settings_of(item: SpooledUtterance) -> Transcription | None:
+            if item.profile not in profiles:
+                profiles[item.profile] = self._settings_of(item)
+            return profiles[item.profile]
+
+        while pending and not self._out_of_time():
+            item = pending.popleft()
+            settings = settings_of(item)
+            server = settings.server if settings is not None else TranscriptionServer()
+            route = self._route(server)
+            if route == "wait":
                 continue
-            with self.spool.claim(item) as mine:
-                if mine:
-                    done += self._process_or_set_aside(item)
+            if route == "local":
+                local = dataclasses.replace(settings, server=TranscriptionServer())
+                batch = [(item, functools.partial(self._transcribe, item, local))]
+            elif server.url:
+                batch = [(item, None)]
+                for other in list(pending):
+                    if len(batch) >= server.in_flight:
+                        break
+                    if settings_of(other) == settings:
+                        pending.remove(other)
+                        batch.append((other, None))
+            else:
+                batch = [(item, None)]
+            try:
+                done += self._process_batch(batch, settings)
+                if route == "server" and server.url:
+                    self._server_back(server)
+            except (ServerAway, ServerRefused) as exc:
+                self._server_failed(server, exc)
             self.sync_indexes()
         self.sync_indexes(force=True)
         return done
 
-    def _transcriber(self, settings: Transcription) -> Transcriber:
+    def _process_batch(self, batch: list, settings: Transcription | None) -> int:
+        """Claim and process items in order; more than one are sent to their server at once."""
+        done = 0
+        with contextlib.ExitStack() as claims:
+            mine = [
+                (item, heard)
+                for item, heard in batch
+                if claims.enter_context(self.spool.claim(item))
+            ]
+            futures: list[Future] = []
+            if len(mine) > 1:
+                pool = self._pool(settings)
+                futures = [pool.submit(self._transcribe, item, settings) for item, _ in mine]
+                mine = [
+                    (item, future.result) for (item, _), future in zip(mine, futures, strict=True)
+                ]
+            try:
+                for item, heard in mine:
+                    done += self._process_or_set_aside(item, heard)
+            finally:  # the server gone mid-batch: what it has not answered stays spooled
+                for future in futures:
+                    future.cancel()
+                wait(futures)
+        return done
+
+    def _pool(self, settings: Transcription) -> ThreadPoolExecutor:
+        """The threads that send a server's utterances at once."""
+        self._transcriber(settings)  # made here, not on the pool's threads
+        pool = self._pools.get(settings.server)
+        if pool is None:
+            pool = self._pools[settings.server] = ThreadPoolExecutor(
+                settings.server.in_flight, thread_name_prefix="earmark-server"
+            )
+        return pool
+
+    def _route(self, server: TranscriptionServer) -> str:
+        """Where an item of this server goes now: "server", "local" (its fallback) or "wait"."""
+        trouble = self._trouble.get(server)
+        if trouble is None:
+            return "server"
+        retry = not trouble.refused and time.monotonic() >= trouble.retry_at
+        if retry:
+            return "server"
+        falls_back = server.fallback == "local"
+        if falls_back and time.monotonic() - trouble.began >= server.fallback_after_s:
+            return "local"
+        return "wait"
+
+    def _server_failed(self, server: TranscriptionServer, exc: EarmarkError) -> None:
+        trouble = self._trouble.get(server)
+        refused = isinstance(exc, ServerRefused)
+        if trouble is None or trouble.refused != refused:
+            trouble = self._trouble[server] = _ServerTrouble(str(exc), refused=refused)
+            log.warning("the transcription server %s %s", server.url, exc)
+            self._ledger_note(SERVER_AWAY, server, str(exc))
+        else:
+            trouble.again(str(exc))
+
+    def _server_back(self, server: TranscriptionServer) -> None:
+        if self._trouble.pop(server, None) is not None:
+            log.info("the transcription server %s answers again", server.url)
+            self._ledger_note(SERVER_ANSWERS, server)
+            self._note(f"the transcription server {server.url} answers again")
+
+    def _ledger_note(self, state: str, server: TranscriptionServer, reason: str | None = None):
+        """The server's track in the ledger; a ledger that cannot be written stops nothing."""
+        if self.ledger is None:
+            return
+        try:
+            self.ledger.record(
+                state, source=server.url, reason=reason, track=f"server {server.url}"
+            )
+        except sqlite3.Error as exc:
+            log.warning("the ledger cannot note the transcription server: %s", exc)
+
+    def _settings_of(self, item: SpooledUtterance) -> Transcription | None:
+        """How the item's profile transcribes (the default profile's for a profile gone)."""
+        for name in (item.profile, DEFAULT_PROFILE):
+            with contextlib.suppress(EarmarkError):
+                return self.profile_for(name).transcription
+        return None
+
+    def _transcriber(self, settings: Transcription) -> Transcriber | ServerTranscriber:
         transcriber = self._transcribers.get(settings)
         if transcriber is None:
-            transcriber = Transcriber(settings, live=self.live)
+            if settings.server.url:
+                transcriber = ServerTranscriber(settings)
+            else:
+                transcriber = Transcriber(settings, live=self.live)
             self._transcribers[settings] = transcriber
         if not transcriber.loaded:
             self.model_state = "loading"
             transcriber.load()
-            self.model_state = "loaded"
+        self.model_state = "loaded"
         return transcriber
 
-    def _process_or_set_aside(self, item: SpooledUtterance) -> int:
+    def _transcribe(
+        self, item: SpooledUtterance, settings: Transcription
+    ) -> tuple[list[TranscribedSegment], str | None, str]:
+        """The item's segments, their language, and the model that heard them."""
+        transcriber = self._transcriber(settings)
+        segments, language = transcriber.transcribe(item.read_audio())
+        return segments, language, transcriber.label
+
+    def _process_or_set_aside(
+        self, item: SpooledUtterance, heard: Callable[[], tuple] | None = None
+    ) -> int:
         """Process a claimed item; one that keeps failing goes to the damaged folder."""
         try:
-            self.process(item)
+            self.process(item, heard)
         except _ItemFailed as exc:
             attempts = self._failures[item.uid] = self._failures.get(item.uid, 0) + 1
             if attempts < _ITEM_ATTEMPTS:
@@ -468,17 +629,20 @@ class TranscribeStage:
             log.warning("%s; spool item %s goes to %s", exc, item.uid, DEFAULT_PROFILE)
             return dataclasses.replace(item, profile=DEFAULT_PROFILE), profile
 
-    def process(self, item: SpooledUtterance) -> None:
-        """Transcribe and commit one claimed item, then remove it from the spool."""
+    def process(self, item: SpooledUtterance, heard: Callable[[], tuple] | None = None) -> None:
+        """Transcribe and commit one claimed item, then remove it from the spool; `heard`, if
+        given, gives its transcript (sent to a server beside other items, or to the fallback)."""
         item, profile = self._profile_of(item)
         keep = self._audio_path(item) if profile.retention.keep_audio else None
         if self.store.has_utterance(item.uid):  # committed before a crash; just finish up
             self.spool.remove(item, keep_audio_at=keep)
             return
-        transcriber = self._transcriber(profile.transcription)
         try:
-            segments, language = transcriber.transcribe(item.read_audio())
-        except ModelError:
+            if heard is None:
+                segments, language, model = self._transcribe(item, profile.transcription)
+            else:
+                segments, language, model = heard()
+        except (ModelError, ServerAway, ServerRefused):
             raise
         except Exception as exc:  # anything about this item's audio: the next items go on
             raise _ItemFailed(f"it cannot be transcribed ({exc})") from exc
@@ -498,7 +662,7 @@ class TranscribeStage:
                 source=item.source,
                 start=item.start,
                 end=item.end,
-                model=transcriber.label,
+                model=model,
                 language=language,
                 audio_path=str(keep) if keep else None,
                 segments=[
@@ -615,5 +779,7 @@ class TranscribeStage:
         return self.audio_root / item.profile / day / f"{item.uid}.wav"
 
     def close(self) -> None:
+        for pool in self._pools.values():
+            pool.shutdown(wait=False, cancel_futures=True)
         for index in self._indexes.values():
             index.close()

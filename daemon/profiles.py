@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import typing
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +45,22 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 @dataclass(frozen=True)
+class TranscriptionServer:
+    """An OpenAI-compatible transcription server (`POST /v1/audio/transcriptions`: vLLM,
+    speaches, whisper.cpp's server, a hosted API) that transcribes in place of the local model;
+    off when `url` is empty. Audio leaves the machine when the server is not on it."""
+
+    url: str = ""  # its API root, e.g. http://gpu-box:8000/v1
+    model: str = ""  # the model name the server knows, e.g. Systran/faster-whisper-large-v3
+    api_key_env: str = ""  # the environment variable holding the API key
+    api_key_file: str = ""  # or a file holding it (never the key itself in the profile)
+    timeout_s: int = 60
+    in_flight: int = 1  # utterances sent at once: a server that runs them in parallel drains faster
+    fallback: str = "none"  # "local": the local model transcribes once the server has been away...
+    fallback_after_s: int = 600  # ...this long
+
+
+@dataclass(frozen=True)
 class Transcription:
     """How a profile's speech is turned into text."""
 
@@ -52,6 +69,7 @@ class Transcription:
     vocabulary: tuple[str, ...] = ()
     beam_size: int = 5
     threads: int = 0
+    server: TranscriptionServer = field(default_factory=TranscriptionServer)
 
 
 @dataclass(frozen=True)
@@ -152,6 +170,16 @@ class Profile:
     export: Export = field(default_factory=Export)
 
 
+def parse_server_url(url: str) -> str:
+    """A transcription server's API root: http(s)://host[:port][/path]."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected an http:// or https:// address, got {url!r}")
+    if parts.query or parts.fragment:
+        raise ValueError(f"expected an address without ? or #, got {url!r}")
+    return url
+
+
 _RANGES: dict[tuple[type, str], tuple[float, float]] = {
     (Transcription, "beam_size"): (1, 20),
     (Transcription, "threads"): (0, 256),
@@ -164,17 +192,22 @@ _RANGES: dict[tuple[type, str], tuple[float, float]] = {
     (Export, "conversation_gap_min"): (1, 24 * 60),
     (Retention, "audio_days"): (0, 36_500),
     (LanguageModel, "timeout_s"): (1, 3_600),
+    (TranscriptionServer, "timeout_s"): (1, 3_600),
+    (TranscriptionServer, "in_flight"): (1, 64),
+    (TranscriptionServer, "fallback_after_s"): (0, 7 * 24 * 3_600),
     (Retention, "transcript_days"): (0, 36_500),
 }
 _CHOICES: dict[tuple[type, str], tuple[str, ...]] = {
     (Export, "sections"): tuple(SECTIONS),
     (Export, "format"): ("md", "json"),
     (Redaction, "detectors"): ("email", "phone", "card"),
+    (TranscriptionServer, "fallback"): ("none", "local"),
 }
 _REGEXES = {(CustomSection, "patterns"), (Redaction, "patterns")}
 _PARSED = {  # values checked by parsing them
     (Export, "schedules"): parse_schedule,
     (Activation, "windows"): parse_window,
+    (TranscriptionServer, "url"): parse_server_url,
 }
 
 _TYPE_WORDS = {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}

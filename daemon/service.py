@@ -178,6 +178,7 @@ class Daemon:
             forgetter=self.forgetter,
             on_done=self._has_data,
             live=True,
+            ledger=self.ledger,
         )
         self.capture = CaptureStage(
             source=PreferredInput(self._inputs_for(self.profile)),
@@ -568,7 +569,7 @@ class Daemon:
             "latency_p50_s": latencies[len(latencies) // 2] if latencies else None,
             "latency_p95_s": latencies[int(len(latencies) * 0.95)] if latencies else None,
             "error": self.capture.error or self.transcribe.error,
-            "problem": self.transcribe.problem,
+            "problem": self.transcribe.problem or self.transcribe.server_problem,
             "notes": list(self.transcribe.notes),
             "set_aside": self.transcribe.set_aside + self.wearables.set_aside,
             "heard_twice": self.transcribe.heard_twice,

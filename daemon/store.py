@@ -151,6 +151,27 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE segments ADD COLUMN speaker TEXT;
         """,
     ),
+    (
+        6,
+        "the ledger notes when a transcription server is away and when it answers again",
+        """
+        CREATE TABLE capture_spans_6 (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER REFERENCES runs (id),
+            state TEXT NOT NULL
+                CHECK (state IN ('listening', 'gap', 'server away', 'server answers')),
+            source TEXT,
+            reason TEXT,
+            start REAL NOT NULL,
+            end REAL NOT NULL
+        );
+        INSERT INTO capture_spans_6 (id, run_id, state, source, reason, start, end)
+            SELECT id, run_id, state, source, reason, start, end FROM capture_spans;
+        DROP TABLE capture_spans;
+        ALTER TABLE capture_spans_6 RENAME TO capture_spans;
+        CREATE INDEX capture_spans_start ON capture_spans (start);
+        """,
+    ),
 ]
 
 

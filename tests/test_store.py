@@ -31,6 +31,38 @@ def test_schema_is_migrated_and_recorded(tmp_path):
     assert mode == "wal"
 
 
+def test_the_ledger_keeps_its_spans_when_it_learns_of_transcription_servers(tmp_path, monkeypatch):
+    path = tmp_path / "e.db"
+    every = store_module.MIGRATIONS
+    monkeypatch.setattr(store_module, "MIGRATIONS", every[:5])
+    old = Store(path)
+    run = old.begin_run(1, 100.0)
+    old.open_span(
+        run_id=run, state="listening", source="mic", reason=None, now=100.0, previous=None
+    )
+    old.close()
+    monkeypatch.setattr(store_module, "MIGRATIONS", every)
+    store = Store(path)
+    span = store.open_span(
+        run_id=run,
+        state="server away",
+        source="http://h/v1",
+        reason="unreachable",
+        now=110.0,
+        previous=None,
+    )
+    spans = store.capture_spans(since=0, until=200)
+    assert [(s.state, s.source) for s in spans] == [
+        ("listening", "mic"),
+        ("server away", "http://h/v1"),
+    ]
+    assert span is not None
+    with pytest.raises(sqlite3.IntegrityError):
+        store.open_span(
+            run_id=run, state="asleep", source=None, reason=None, now=120, previous=None
+        )
+
+
 def test_utterance_with_segments_is_stored_once(tmp_path):
     store = Store(tmp_path / "e.db")
     args = dict(
@@ -166,6 +198,7 @@ def test_minutes_summarise_listening_gaps_and_speech(tmp_path):
             "gaps": {"device lost": 30.0},
             "speech": {"mic": 10.0},
             "switches": [],
+            "server_away": {},
         }
     ]
 

@@ -1,0 +1,265 @@
+"""Transcription by a server the user runs: `POST {url}/audio/transcriptions`, the
+OpenAI-compatible API that vLLM, speaches, whisper.cpp's server, LocalAI and hosted APIs speak.
+
+`ServerTranscriber` stands in for the local `Transcriber`: the same `transcribe()`, giving the
+same segments, so the store, the hallucination flags and redaction work as they do locally. It
+asks for `verbose_json` with segment and word timestamps and sends the profile's vocabulary as
+the prompt. What goes wrong is one of two errors: `ServerAway` (unreachable, a timeout, 5xx,
+429: the utterance stays spooled and is sent again later) or `ServerRefused` (an answer that will
+not change by asking again: a bad key, an unknown model, a body that is not a transcription).
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import logging
+import os
+import threading
+import urllib.error
+import urllib.request
+import uuid
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from daemon.errors import EarmarkError
+from daemon.loopback import opener_for
+from daemon.profiles import Transcription, TranscriptionServer
+from daemon.transcriber import (
+    SERVER_DEFAULT_MODEL,
+    TranscribedSegment,
+    judge_segment,
+    model_label,
+)
+
+__all__ = ["ServerTranscriber", "ServerAway", "ServerRefused"]
+
+log = logging.getLogger(__name__)
+
+_REASON_CHARS = 160
+_MAX_ANSWER_BYTES = 8 * 1024 * 1024  # a transcript of a 28 s utterance is a few kilobytes
+_PERMANENT_5XX = {501, 505}  # not implemented, HTTP version: asking again will not help
+
+
+class ServerAway(EarmarkError):
+    """The server cannot transcribe now (unreachable, too slow, 5xx, 429); later it may. The
+    message completes "the transcription server ...": "unreachable (connection refused)"."""
+
+
+class ServerRefused(EarmarkError):
+    """The server will not transcribe as configured (bad key, unknown model, not a
+    transcription server): asking again the same way gives the same answer. The message
+    completes "the transcription server ...": "refused the request (HTTP 401: ...)"."""
+
+
+def api_key(settings: TranscriptionServer) -> str | None:
+    """The API key from the environment variable or the file the profile names, or None."""
+    if settings.api_key_env:
+        key = os.environ.get(settings.api_key_env, "").strip()
+        if not key:
+            raise ServerRefused(f"has no API key: the variable {settings.api_key_env} is not set")
+        return key
+    if settings.api_key_file:
+        path = Path(settings.api_key_file).expanduser()
+        try:
+            key = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ServerRefused(f"has no API key: {path} cannot be read ({exc})") from None
+        if not key:
+            raise ServerRefused(f"has no API key: {path} is empty")
+        return key
+    return None
+
+
+def wav_bytes(audio: np.ndarray) -> bytes:
+    """float32 16 kHz mono samples as a 16-bit WAV file."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16_000)
+        w.writeframes((np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes())
+    return out.getvalue()
+
+
+def _multipart(fields: list[tuple[str, str]], audio: bytes) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    parts = []
+    for name, value in fields:
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+        )
+    head = "".join(parts) + (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="utterance.wav"'
+        "\r\nContent-Type: audio/wav\r\n\r\n"
+    )
+    body = head.encode() + audio + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def _reason(body: bytes) -> str:
+    """The server's own words for a refusal: an OpenAI-style error message, or its text."""
+    text = body.decode("utf-8", "replace")
+    try:
+        answer = json.loads(text)
+        if isinstance(answer, dict):
+            error = answer.get("error", answer.get("detail", answer.get("message")))
+            if isinstance(error, dict):
+                error = error.get("message", error.get("error", error))
+            if isinstance(error, list):  # FastAPI's validation errors
+                error = "; ".join(str(e.get("msg", e)) for e in error if isinstance(e, dict))
+            text = str(error) if error is not None else text
+    except ValueError:
+        pass
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return text[:_REASON_CHARS] + ("…" if len(text) > _REASON_CHARS else "")
+
+
+def _number(value, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise ValueError(f"{what} is not a number")
+    return float(value)
+
+
+def _word(word: dict) -> tuple[float, float, str, float]:
+    return (
+        _number(word["start"], "a word's start"),
+        _number(word["end"], "a word's end"),
+        str(word["word"]).strip(),
+        _number(word.get("probability", 1.0), "a word's probability"),
+    )
+
+
+class ServerTranscriber:
+    """Sends one utterance at a time per call; safe to call from several threads at once."""
+
+    loaded = True  # nothing to load here: the server holds the model
+
+    def __init__(self, settings: Transcription):
+        self.settings = settings
+        self.server = settings.server
+        self.calls = 0
+        self.no_timings = False  # the server gave an answer without segment timings
+        self._lock = threading.Lock()
+
+    @property
+    def label(self) -> str:
+        return model_label(self.settings)
+
+    def load(self) -> None:
+        pass
+
+    def _request(self, path: str, *, data: bytes | None = None, content_type: str = ""):
+        request = urllib.request.Request(self.server.url.rstrip("/") + path, data=data)
+        if content_type:
+            request.add_header("Content-Type", content_type)
+        key = api_key(self.server)
+        if key:
+            request.add_header("Authorization", f"Bearer {key}")
+        return request
+
+    def _send(self, request, timeout: float) -> bytes:
+        """The body of a 2xx answer; ServerAway or ServerRefused otherwise."""
+        try:
+            with opener_for(self.server.url).open(request, timeout=timeout) as response:
+                body = response.read(_MAX_ANSWER_BYTES + 1)
+        except urllib.error.HTTPError as exc:
+            try:
+                reason = _reason(exc.read(_MAX_ANSWER_BYTES))
+            except OSError:
+                reason = ""
+            said = f"HTTP {exc.code}" + (f": {reason}" if reason else "")
+            if exc.code in (408, 425, 429) or (exc.code >= 500 and exc.code not in _PERMANENT_5XX):
+                raise ServerAway(f"failing ({said})") from None
+            raise ServerRefused(f"refused the request ({said})") from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            # refused, reset, timed out, no route, cut off mid-answer
+            reason = getattr(exc, "reason", None) or str(exc) or exc.__class__.__name__
+            raise ServerAway(f"unreachable ({reason})") from None
+        if len(body) > _MAX_ANSWER_BYTES:
+            raise ServerRefused(
+                f"answered with over {_MAX_ANSWER_BYTES >> 20} MB for one utterance"
+            )
+        return body
+
+    def models(self) -> list[str] | None:
+        """The model names the server lists (`GET {url}/models`), or None if it lists none."""
+        try:
+            answer = json.loads(self._send(self._request("/models"), self.server.timeout_s))
+            return [str(m["id"]) for m in answer["data"]]
+        except ServerRefused as exc:
+            if "HTTP 404" in str(exc) or "HTTP 405" in str(exc):
+                return None  # whisper.cpp's server, faster-whisper-server: no model list
+            raise
+        except (ValueError, TypeError, KeyError):
+            return None
+
+    def transcribe(self, audio: np.ndarray) -> tuple[list[TranscribedSegment], str | None]:
+        """Transcribe float32 16 kHz audio on the server; its segments and the language."""
+        fields = [
+            ("model", self.server.model or SERVER_DEFAULT_MODEL),
+            ("response_format", "verbose_json"),
+            ("timestamp_granularities[]", "segment"),
+            ("timestamp_granularities[]", "word"),
+            ("temperature", "0"),
+        ]
+        if self.settings.language:
+            fields.append(("language", self.settings.language))
+        if self.settings.vocabulary:
+            fields.append(("prompt", ", ".join(self.settings.vocabulary)))
+        body, content_type = _multipart(fields, wav_bytes(audio))
+        request = self._request("/audio/transcriptions", data=body, content_type=content_type)
+        with self._lock:
+            self.calls += 1
+        answer = self._send(request, self.server.timeout_s)
+        try:
+            return self._segments(json.loads(answer), duration=len(audio) / 16_000)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise ServerRefused(
+                f"answered with something that is not a transcription ({exc}): {_reason(answer)!r}"
+            ) from None
+
+    def _segments(self, answer, *, duration: float):
+        if not isinstance(answer, dict) or not isinstance(answer.get("text"), str):
+            raise ValueError("no text in it")
+        language = answer.get("language")
+        language = language if isinstance(language, str) and language else None
+        words = [_word(w) for w in answer.get("words") or ()]
+        raw = answer.get("segments")
+        if not raw:
+            if not self.no_timings:
+                log.warning("%s gives no segment timings: each utterance is one segment", self)
+            self.no_timings = True
+            raw = [{"start": 0.0, "end": duration, "text": answer["text"]}]
+        segments = []
+        for seg in raw:
+            start = min(max(_number(seg["start"], "a segment's start"), 0.0), duration)
+            end = min(max(_number(seg["end"], "a segment's end"), start), duration)
+            text = str(seg["text"]).strip()
+            figures = {
+                "avg_logprob": _number(seg.get("avg_logprob", 0.0), "avg_logprob"),
+                "no_speech_prob": _number(seg.get("no_speech_prob", 0.0), "no_speech_prob"),
+                "compression_ratio": _number(
+                    seg.get("compression_ratio", 1.0), "compression_ratio"
+                ),
+            }
+            inside = [w for w in words if start <= (w[0] + w[1]) / 2 <= end] or [
+                _word(w) for w in seg.get("words") or ()
+            ]
+            segments.append(
+                TranscribedSegment(
+                    start=start,
+                    end=end,
+                    text=text,
+                    words=tuple(inside),
+                    flag=judge_segment(text, **figures),
+                    **figures,
+                )
+            )
+        return segments, language
+
+    def __str__(self) -> str:
+        return f"the transcription server {self.server.url}"
