@@ -23,7 +23,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from daemon.errors import EarmarkError, ModelError, SpoolFull, SpoolUnwritable
@@ -464,53 +464,60 @@ class TranscribeStage:
             route = self._route(server)
             if route == "wait":
                 continue
-            if route == "local":
-                local = dataclasses.replace(settings, server=TranscriptionServer())
-                batch = [(item, functools.partial(self._transcribe, item, local))]
-            elif server.url:
-                batch = [(item, None)]
-                for other in list(pending):
-                    if len(batch) >= server.in_flight:
-                        break
-                    if settings_of(other) == settings:
-                        pending.remove(other)
-                        batch.append((other, None))
-            else:
-                batch = [(item, None)]
             try:
-                done += self._process_batch(batch, settings)
                 if route == "server" and server.url:
+                    theirs = [item] + [other for other in pending if settings_of(other) == settings]
+                    pending = deque(other for other in pending if settings_of(other) != settings)
+                    done += self._drain_server(theirs, settings)
                     self._server_back(server)
+                    continue
+                heard = None
+                if route == "local":
+                    local = dataclasses.replace(settings, server=TranscriptionServer())
+                    heard = functools.partial(self._transcribe, item, local)
+                with self.spool.claim(item) as mine:
+                    if mine:
+                        done += self._process_or_set_aside(item, heard)
             except (ServerAway, ServerRefused) as exc:
                 self._server_failed(server, exc)
             self.sync_indexes()
         self.sync_indexes(force=True)
         return done
 
-    def _process_batch(self, batch: list, settings: Transcription | None) -> int:
-        """Claim and process items in order; more than one are sent to their server at once."""
-        done = 0
-        with contextlib.ExitStack() as claims:
-            mine = [
-                (item, heard)
-                for item, heard in batch
-                if claims.enter_context(self.spool.claim(item))
-            ]
-            futures: list[Future] = []
-            if len(mine) > 1:
-                pool = self._pool(settings)
-                futures = [pool.submit(self._transcribe, item, settings) for item, _ in mine]
-                mine = [
-                    (item, future.result) for (item, _), future in zip(mine, futures, strict=True)
-                ]
-            try:
-                for item, heard in mine:
-                    done += self._process_or_set_aside(item, heard)
-            finally:  # the server gone mid-batch: what it has not answered stays spooled
-                for future in futures:
-                    future.cancel()
-                wait(futures)
-        return done
+    def _drain_server(self, items: list[SpooledUtterance], settings: Transcription) -> int:
+        """Send a server's items oldest first, keeping `in_flight` of them on their way (a slot
+        frees as soon as any answer comes), and store each in the order heard. The server
+        failing stops this: what it has not answered stays spooled."""
+        pool, in_flight = self._pool(settings), settings.server.in_flight
+        todo, window, done = iter(items), deque(), 0
+        try:
+            while True:
+                while window and window[0][2].done():
+                    item, claim, future = window.popleft()
+                    with claim:
+                        done += self._process_or_set_aside(item, future.result)
+                    self.sync_indexes()
+                asked = sum(not future.done() for _, _, future in window)
+                while asked < in_flight and len(window) < 4 * in_flight:
+                    item = None if self._out_of_time() else next(todo, None)
+                    if item is None:
+                        break
+                    claim = contextlib.ExitStack()
+                    if claim.enter_context(self.spool.claim(item)):
+                        window.append((item, claim, pool.submit(self._transcribe, item, settings)))
+                        asked += 1
+                    else:
+                        claim.close()
+                if not window:
+                    return done
+                waiting = [future for _, _, future in window if not future.done()]
+                wait(waiting, return_when=FIRST_COMPLETED)
+        finally:
+            for _, _, future in window:
+                future.cancel()
+            wait([future for _, _, future in window])
+            for _, claim, _ in window:
+                claim.close()
 
     def _pool(self, settings: Transcription) -> ThreadPoolExecutor:
         """The threads that send a server's utterances at once."""
