@@ -382,6 +382,7 @@ class TranscribeStage:
         self._failures: dict[str, int] = {}
         self._trouble: dict[TranscriptionServer, _ServerTrouble] = {}
         self._pools: dict[TranscriptionServer, ThreadPoolExecutor] = {}
+        self._told_no_timings: set[ServerTranscriber] = set()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._draining_until: float | None = None
@@ -596,6 +597,10 @@ class TranscribeStage:
         """The item's segments, their language, and the model that heard them."""
         transcriber = self._transcriber(settings)
         segments, language = transcriber.transcribe(item.read_audio())
+        if getattr(transcriber, "no_timings", False) and transcriber not in self._told_no_timings:
+            self._told_no_timings.add(transcriber)
+            log.warning("%s gives no segment timings: each utterance is one segment", transcriber)
+            self._note(f"{transcriber} gives no segment timings: each utterance is one segment")
         return segments, language, transcriber.label
 
     def _process_or_set_aside(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import http.client
 import io
 import json
-import logging
 import os
 import threading
 import urllib.error
@@ -37,7 +36,6 @@ from daemon.transcriber import (
 
 __all__ = ["ServerTranscriber", "ServerAway", "ServerRefused"]
 
-log = logging.getLogger(__name__)
 
 _REASON_CHARS = 160
 _MAX_ANSWER_BYTES = 8 * 1024 * 1024  # a transcript of a 28 s utterance is a few kilobytes
@@ -230,8 +228,6 @@ class ServerTranscriber:
         words = [_word(w) for w in answer.get("words") or ()]
         raw = answer.get("segments")
         if not raw:
-            if not self.no_timings:
-                log.warning("%s gives no segment timings: each utterance is one segment", self)
             self.no_timings = True
             raw = [{"start": 0.0, "end": duration, "text": answer["text"]}]
         segments = []
