@@ -515,8 +515,9 @@ class WhisperServer:
 
 class Nginx:
     """A real nginx on two loopback ports: `proxy_url` passes to `upstream` only requests
-    carrying `key` (others get OpenAI's 401 answer), and `static_url` is a static file server
-    answering every path with an HTML page, as a web server the profile was wrongly pointed at."""
+    carrying `key` (others get OpenAI's 401 answer) and lists the model `whisper-1`, and
+    `static_url` is a static file server answering every path with an HTML page, as a web server
+    the profile was wrongly pointed at."""
 
     def __init__(self, root: Path, *, upstream: str, key: str):
         self.root, self.upstream, self.key = root, upstream, key
@@ -560,6 +561,10 @@ http {{
     proxy_buffering off;
     server {{
         listen 127.0.0.1:{self.proxy_port};
+        location = /v1/models {{  # the list vLLM and speaches give; the server gives none
+            default_type application/json;
+            return 200 '{{"object": "list", "data": [{{"id": "whisper-1", "object": "model"}}]}}';
+        }}
         location / {{
             if ($http_authorization != "Bearer {self.key}") {{
                 add_header Content-Type application/json always;

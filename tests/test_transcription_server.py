@@ -5,6 +5,7 @@ place (a static file server the profile was wrongly pointed at)."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 import wave
@@ -319,9 +320,9 @@ def test_the_local_model_takes_over_once_the_server_has_been_away_long_enough(
     daemon.stop()
 
 
-def doctor() -> dict:
+def doctor(**kwargs) -> dict:
     """`earmark doctor`'s checks by name (it exits 1 when any fails)."""
-    return {c["name"]: c for c in json.loads(earmark("doctor", "--json").stdout)}
+    return {c["name"]: c for c in json.loads(earmark("doctor", "--json", **kwargs).stdout)}
 
 
 @pytest.mark.integration
@@ -336,8 +337,25 @@ def test_doctor_checks_the_server_its_model_and_a_test_transcription(
     assert checks["server transcription"]["verdict"] == "ok"
     assert checks["server transcription"]["detail"].startswith("a one-second test took ")
 
-    static = nginx(upstream="http://127.0.0.1:9", key="k")
-    default_profile_on_server(earmark_home, url=static.static_url)
+    proxy = nginx(upstream=f"http://127.0.0.1:{server.port}", key="k")
+    default_profile_on_server(
+        earmark_home, url=proxy.proxy_url, model="large-v9", api_key_env="EARMARK_TEST_KEY"
+    )
+    checks = doctor(env={**os.environ, "EARMARK_TEST_KEY": "k"})
+    assert checks["transcription server"]["verdict"] == "fail"
+    assert checks["transcription server"]["detail"] == (
+        f"{proxy.proxy_url} has no model 'large-v9' (it lists whisper-1)"
+    )
+
+    default_profile_on_server(
+        earmark_home, url=proxy.proxy_url, model="whisper-1", api_key_env="EARMARK_TEST_KEY"
+    )
+    checks = doctor(env={**os.environ, "EARMARK_TEST_KEY": "k"})
+    assert checks["transcription server"]["verdict"] == "ok"
+    assert "answers and has whisper-1" in checks["transcription server"]["detail"]
+    assert checks["server transcription"]["verdict"] == "ok"
+
+    default_profile_on_server(earmark_home, url=proxy.static_url)
     checks = doctor()
     assert checks["server transcription"]["verdict"] == "fail"
     assert "not a transcription" in checks["server transcription"]["detail"]
