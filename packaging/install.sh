@@ -12,7 +12,7 @@ venv="$repo/.venv"
 python=${PYTHON:-python3}
 
 runtime_packages=(libportaudio2 pulseaudio-utils xdg-utils gcc libc6-dev linux-libc-dev)
-test_packages=(pulseaudio espeak-ng sox ffmpeg xvfb trayer xdotool imagemagick util-linux openssl nginx-light)
+test_packages=(pulseaudio espeak-ng sox ffmpeg xvfb trayer xdotool imagemagick util-linux openssl nginx)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
