@@ -17,9 +17,9 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def opener_for(url: str) -> urllib.request.OpenerDirector:
+def opener_for(url: str, *handlers: urllib.request.BaseHandler) -> urllib.request.OpenerDirector:
     """Straight to a server on this machine, whatever `http_proxy` says: a proxy would receive
     what is sent. Elsewhere, as the environment says (that host receives it anyway)."""
     if is_loopback(urllib.parse.urlsplit(url).hostname or ""):
-        return urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    return urllib.request.build_opener()
+        return urllib.request.build_opener(urllib.request.ProxyHandler({}), *handlers)
+    return urllib.request.build_opener(*handlers)

@@ -11,10 +11,12 @@ not change by asking again: a bad key, an unknown model, a body that is not a tr
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import io
 import json
 import os
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -131,6 +133,64 @@ def _word(word: dict) -> tuple[float, float, str, float]:
     )
 
 
+class _Deadline:
+    """Cuts a request's connections once `seconds` have passed since it began. urllib's timeout
+    is per read, so a server answering a byte a second would otherwise hold an utterance (and
+    a slot of `in_flight`) for ever."""
+
+    def __init__(self, seconds: float):
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
+
+    def _cut(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked reading it
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def handlers(self) -> tuple[urllib.request.BaseHandler, ...]:
+        """urllib handlers whose connections this deadline watches."""
+        deadline = self
+
+        class Connection(http.client.HTTPConnection):
+            def connect(self):
+                super().connect()
+                deadline.watch(self.sock)
+
+        class SecureConnection(http.client.HTTPSConnection):
+            def connect(self):
+                super().connect()
+                deadline.watch(self.sock)
+
+        class Handler(urllib.request.HTTPHandler):
+            def http_open(self, req):
+                return self.do_open(Connection, req)
+
+        class SecureHandler(urllib.request.HTTPSHandler):
+            def https_open(self, req):
+                return self.do_open(SecureConnection, req, context=self._context)
+
+        return Handler(), SecureHandler()
+
+
 class ServerTranscriber:
     """Sends one utterance at a time per call; safe to call from several threads at once."""
 
@@ -161,9 +221,14 @@ class ServerTranscriber:
 
     def _send(self, request, timeout: float) -> bytes:
         """The body of a 2xx answer; ServerAway or ServerRefused otherwise."""
+        deadline = _Deadline(timeout)
         try:
-            with opener_for(self.server.url).open(request, timeout=timeout) as response:
-                body = response.read(_MAX_ANSWER_BYTES + 1)
+            with deadline:
+                opener = opener_for(self.server.url, *deadline.handlers())
+                with opener.open(request, timeout=timeout) as response:
+                    body = response.read(_MAX_ANSWER_BYTES + 1)
+            if deadline.expired:
+                raise TimeoutError
         except urllib.error.HTTPError as exc:
             try:
                 reason = _reason(exc.read(_MAX_ANSWER_BYTES))
@@ -176,6 +241,8 @@ class ServerTranscriber:
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             # refused, reset, timed out, no route, cut off mid-answer
             reason = getattr(exc, "reason", None) or str(exc) or exc.__class__.__name__
+            if deadline.expired:
+                reason = f"no whole answer within {timeout:g} s"
             raise ServerAway(f"unreachable ({reason})") from None
         if len(body) > _MAX_ANSWER_BYTES:
             raise ServerRefused(

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
+import threading
 import time
 import wave
 from pathlib import Path
@@ -168,6 +170,33 @@ def test_a_server_nothing_listens_on_is_away_not_refused():
     transcriber = ServerTranscriber(Transcription(server=TranscriptionServer(url=url)))
     with pytest.raises(ServerAway, match=r"unreachable \(.*refused"):
         transcriber.transcribe(np.zeros(16_000, dtype=np.float32))
+
+
+def test_a_server_answering_a_byte_at_a_time_is_away_once_its_timeout_has_passed():
+    """urllib's timeout is per read: a peer that drips its answer must still be given up on."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def drip():
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n":
+                if stop.wait(0.3):
+                    return
+                conn.sendall(bytes([byte]))
+
+    threading.Thread(target=drip, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+    server = TranscriptionServer(url=url, timeout_s=2)
+    began = time.monotonic()
+    try:
+        with pytest.raises(ServerAway, match=r"no whole answer within 2 s"):
+            ServerTranscriber(Transcription(server=server)).transcribe(np.zeros(1600, np.float32))
+        assert time.monotonic() - began < 5
+    finally:
+        stop.set()
+        listener.close()
 
 
 def test_a_key_variable_not_set_is_refused_before_asking(monkeypatch):
