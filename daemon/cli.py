@@ -338,7 +338,8 @@ def _imported(r) -> str:
         return f"{r.file}: {r.skipped}"
     if not r.transcript:
         plural = "" if r.utterances == 1 else "s"
-        return f"{r.file}: {r.utterances} utterance{plural} from {r.duration_s:.1f} s of audio"
+        line = f"{r.file}: {r.utterances} utterance{plural} from {r.duration_s:.1f} s of audio"
+        return line + (f"; {r.note}" if r.note else "")
     speakers = len(r.speakers)
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.start))
     line = (

@@ -144,10 +144,7 @@ def import_files(
             stage.drain(only=set(result.uids))
             stage.close()
             if stage.server_problem:  # nothing is lost: the daemon sends them when it can
-                result.note = (
-                    f"{stage.server_problem}; what was not transcribed waits in the spool for "
-                    "the daemon"
-                )
+                result.note = f"{stage.server_problem} (by the daemon, which sends them later)"
             else:
                 _wait_for_others(store, result.uids)
             result.utterances = len(result.uids)

@@ -73,6 +73,7 @@ class _ServerTrouble:
         self.reason, self.refused = reason, refused
         self.backoff = 1.0
         self.retry_at = time.monotonic() + self.backoff
+        self.profiles: set[str] = set()  # those it failed for
 
     def again(self, reason: str) -> None:
         self.reason = reason
@@ -458,6 +459,9 @@ class TranscribeStage:
                 profiles[item.profile] = self._settings_of(item)
             return profiles[item.profile]
 
+        for server, trouble in list(self._trouble.items()):
+            if not any(self._uses(name, server) for name in trouble.profiles):
+                self._server_back(server, "is no longer in its profiles' settings")
         while pending and not self._out_of_time():
             item = pending.popleft()
             settings = settings_of(item)
@@ -480,7 +484,7 @@ class TranscribeStage:
                     if mine:
                         done += self._process_or_set_aside(item, heard)
             except (ServerAway, ServerRefused) as exc:
-                self._server_failed(server, exc)
+                self._server_failed(server, exc, item.profile)
             self.sync_indexes()
         self.sync_indexes(force=True)
         return done
@@ -543,7 +547,7 @@ class TranscribeStage:
             return "local"
         return "wait"
 
-    def _server_failed(self, server: TranscriptionServer, exc: EarmarkError) -> None:
+    def _server_failed(self, server: TranscriptionServer, exc: EarmarkError, profile: str) -> None:
         trouble = self._trouble.get(server)
         refused = isinstance(exc, ServerRefused)
         if trouble is None or trouble.refused != refused:
@@ -552,12 +556,20 @@ class TranscribeStage:
             self._ledger_note(SERVER_AWAY, server, str(exc))
         else:
             trouble.again(str(exc))
+        trouble.profiles.add(profile)
 
-    def _server_back(self, server: TranscriptionServer) -> None:
+    def _uses(self, profile: str, server: TranscriptionServer) -> bool:
+        """Whether the profile still transcribes on this server (as its settings say now)."""
+        try:
+            return self.profile_for(profile).transcription.server == server
+        except EarmarkError:
+            return True  # unreadable for now: its last good version stands
+
+    def _server_back(self, server: TranscriptionServer, said: str = "answers again") -> None:
         if self._trouble.pop(server, None) is not None:
-            log.info("the transcription server %s answers again", server.url)
+            log.info("the transcription server %s %s", server.url, said)
             self._ledger_note(SERVER_ANSWERS, server)
-            self._note(f"the transcription server {server.url} answers again")
+            self._note(f"the transcription server {server.url} {said}")
 
     def _ledger_note(self, state: str, server: TranscriptionServer, reason: str | None = None):
         """The server's track in the ledger; a ledger that cannot be written stops nothing."""

@@ -177,6 +177,15 @@ def parse_server_url(url: str) -> str:
         raise ValueError(f"expected an http:// or https:// address, got {url!r}")
     if parts.query or parts.fragment:
         raise ValueError(f"expected an address without ? or #, got {url!r}")
+    if parts.username or parts.password:
+        raise ValueError(
+            "expected an address without a user name or password (the key goes in api_key_env "
+            "or api_key_file)"
+        )
+    try:
+        parts.port  # noqa: B018 - raises for a port that is not one
+    except ValueError:
+        raise ValueError(f"expected a port from 1 to 65535, got {url!r}") from None
     return url
 
 

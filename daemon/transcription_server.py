@@ -15,7 +15,9 @@ import contextlib
 import http.client
 import io
 import json
+import math
 import os
+import re
 import socket
 import threading
 import urllib.error
@@ -41,7 +43,15 @@ __all__ = ["ServerTranscriber", "ServerAway", "ServerRefused"]
 
 _REASON_CHARS = 160
 _MAX_ANSWER_BYTES = 8 * 1024 * 1024  # a transcript of a 28 s utterance is a few kilobytes
-_PERMANENT_5XX = {501, 505}  # not implemented, HTTP version: asking again will not help
+_PERMANENT_5XX = {501, 505}
+_LANGUAGE = re.compile(r"[A-Za-z][A-Za-z -]{0,30}")
+_KEY = re.compile(r"[\x21-\x7e]+")
+_MOST_SEGMENTS = 500  # an utterance is at most 30 s: a few dozen segments at the very most
+_MOST_WORDS = 2_000
+_MOST_TEXT = 4_000  # characters of one segment
+_CONTROL = re.compile(
+    r"[\x00-\x1f\x7f-\x9f]+"
+)  # not implemented, HTTP version: asking again will not help
 
 
 class ServerAway(EarmarkError):
@@ -56,22 +66,32 @@ class ServerRefused(EarmarkError):
 
 
 def api_key(settings: TranscriptionServer) -> str | None:
-    """The API key from the environment variable or the file the profile names, or None."""
+    """The API key from the environment variable or the file the profile names, or None. What is
+    said about a key that cannot be used never shows the key."""
     if settings.api_key_env:
         key = os.environ.get(settings.api_key_env, "").strip()
+        where = f"the variable {settings.api_key_env}"
         if not key:
-            raise ServerRefused(f"has no API key: the variable {settings.api_key_env} is not set")
-        return key
-    if settings.api_key_file:
+            raise ServerRefused(f"has no API key: {where} is not set")
+    elif settings.api_key_file:
         path = Path(settings.api_key_file).expanduser()
+        where = str(path)
         try:
             key = path.read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as exc:
-            raise ServerRefused(f"has no API key: {path} cannot be read ({exc})") from None
+            raise ServerRefused(
+                f"has no API key: {path} cannot be read ({exc.__class__.__name__})"
+            ) from None
         if not key:
             raise ServerRefused(f"has no API key: {path} is empty")
-        return key
-    return None
+    else:
+        return None
+    if not _KEY.fullmatch(key):
+        raise ServerRefused(
+            f"has no usable API key: the one in {where} holds characters other than printable "
+            "ASCII without spaces, which an HTTP header cannot carry"
+        )
+    return key
 
 
 def wav_bytes(audio: np.ndarray) -> bytes:
@@ -119,18 +139,16 @@ def _reason(body: bytes) -> str:
 
 
 def _number(value, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        raise ValueError(f"{what} is not a number")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{what} is not a finite number")
     return float(value)
 
 
-def _word(word: dict) -> tuple[float, float, str, float]:
-    return (
-        _number(word["start"], "a word's start"),
-        _number(word["end"], "a word's end"),
-        str(word["word"]).strip(),
-        _number(word.get("probability", 1.0), "a word's probability"),
-    )
+def _word(word: dict, duration: float) -> tuple[float, float, str, float]:
+    start = min(max(_number(word["start"], "a word's start"), 0.0), duration)
+    end = min(max(_number(word["end"], "a word's end"), start), duration)
+    text = _CONTROL.sub(" ", str(word["word"])).strip()[:100]
+    return start, end, text, min(max(_number(word.get("probability", 1.0), "probability"), 0), 1)
 
 
 class _Deadline:
@@ -167,7 +185,8 @@ class _Deadline:
                     sock.shutdown(socket.SHUT_RDWR)
 
     def handlers(self) -> tuple[urllib.request.BaseHandler, ...]:
-        """urllib handlers whose connections this deadline watches."""
+        """urllib handlers whose connections this deadline watches, and that follow no
+        redirect (the API key would go to wherever it points)."""
         deadline = self
 
         class Connection(http.client.HTTPConnection):
@@ -188,7 +207,11 @@ class _Deadline:
             def https_open(self, req):
                 return self.do_open(SecureConnection, req, context=self._context)
 
-        return Handler(), SecureHandler()
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, req, fp, code, msg, headers, newurl):
+                return None  # the 3xx comes back as an HTTPError
+
+        return Handler(), SecureHandler(), NoRedirect()
 
 
 class ServerTranscriber:
@@ -227,9 +250,17 @@ class ServerTranscriber:
                 opener = opener_for(self.server.url, *deadline.handlers())
                 with opener.open(request, timeout=timeout) as response:
                     body = response.read(_MAX_ANSWER_BYTES + 1)
+                    promised = response.headers.get("Content-Length", "")
             if deadline.expired:
                 raise TimeoutError
+            if promised.isdigit() and len(body) < int(promised) <= _MAX_ANSWER_BYTES:
+                raise http.client.IncompleteRead(body, int(promised) - len(body))
         except urllib.error.HTTPError as exc:
+            if 300 <= exc.code < 400:  # followed, the key would go where the profile never said
+                raise ServerRefused(
+                    f"redirected the request (HTTP {exc.code} to {exc.headers.get('Location')!r}); "
+                    "the profile's url must name the server itself"
+                ) from None
             try:
                 reason = _reason(exc.read(_MAX_ANSWER_BYTES))
             except OSError:
@@ -238,6 +269,8 @@ class ServerTranscriber:
             if exc.code in (408, 425, 429) or (exc.code >= 500 and exc.code not in _PERMANENT_5XX):
                 raise ServerAway(f"failing ({said})") from None
             raise ServerRefused(f"refused the request ({said})") from None
+        except (ValueError, UnicodeError) as exc:  # a request urllib cannot make of the settings
+            raise ServerRefused(f"cannot be asked ({exc.__class__.__name__})") from None
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             # refused, reset, timed out, no route, cut off mid-answer
             reason = getattr(exc, "reason", None) or str(exc) or exc.__class__.__name__
@@ -282,7 +315,7 @@ class ServerTranscriber:
         answer = self._send(request, self.server.timeout_s)
         try:
             return self._segments(json.loads(answer), duration=len(audio) / 16_000)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
             raise ServerRefused(
                 f"answered with something that is not a transcription ({exc}): {_reason(answer)!r}"
             ) from None
@@ -291,9 +324,11 @@ class ServerTranscriber:
         if not isinstance(answer, dict) or not isinstance(answer.get("text"), str):
             raise ValueError("no text in it")
         language = answer.get("language")
-        language = language if isinstance(language, str) and language else None
-        words = [_word(w) for w in answer.get("words") or ()]
+        language = language if isinstance(language, str) and _LANGUAGE.fullmatch(language) else None
+        words = [_word(w, duration) for w in answer.get("words") or ()]
         raw = answer.get("segments")
+        if len(raw or ()) > _MOST_SEGMENTS or len(words) > _MOST_WORDS:
+            raise ValueError("more segments or words than an utterance can hold")
         if not raw:
             self.no_timings = True
             raw = [{"start": 0.0, "end": duration, "text": answer["text"]}]
@@ -301,7 +336,9 @@ class ServerTranscriber:
         for seg in raw:
             start = min(max(_number(seg["start"], "a segment's start"), 0.0), duration)
             end = min(max(_number(seg["end"], "a segment's end"), start), duration)
-            text = str(seg["text"]).strip()
+            text = _CONTROL.sub(" ", str(seg["text"])).strip()
+            if len(text) > _MOST_TEXT:
+                raise ValueError("a segment longer than an utterance can hold")
             figures = {
                 "avg_logprob": _number(seg.get("avg_logprob", 0.0), "avg_logprob"),
                 "no_speech_prob": _number(seg.get("no_speech_prob", 0.0), "no_speech_prob"),
@@ -310,8 +347,9 @@ class ServerTranscriber:
                 ),
             }
             inside = [w for w in words if start <= (w[0] + w[1]) / 2 <= end] or [
-                _word(w) for w in seg.get("words") or ()
+                _word(w, duration) for w in (seg.get("words") or ())[:_MOST_WORDS]
             ]
+            words = [w for w in words if w not in inside]  # each word in one segment
             segments.append(
                 TranscribedSegment(
                     start=start,

@@ -4,6 +4,7 @@ place (a static file server the profile was wrongly pointed at)."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import socket
@@ -197,6 +198,63 @@ def test_a_server_answering_a_byte_at_a_time_is_away_once_its_timeout_has_passed
     finally:
         stop.set()
         listener.close()
+
+
+def test_a_key_no_header_can_carry_is_refused_without_showing_it(tmp_path):
+    key = tmp_path / "key"
+    key.write_text("sk-abc\ndef\n")
+    server = TranscriptionServer(url="http://127.0.0.1:9/v1", api_key_file=str(key))
+    with pytest.raises(ServerRefused, match="has no usable API key") as refused:
+        ServerTranscriber(Transcription(server=server)).transcribe(np.zeros(1600, np.float32))
+    assert "abc" not in str(refused.value)
+
+
+def test_a_redirect_is_not_followed_with_the_key():
+    asked = []
+
+    class Redirecting(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the standard library's name
+            asked.append((self.path, self.headers.get("Authorization")))
+            self.send_response(302)
+            self.send_header("Location", f"http://127.0.0.1:{self.server.server_port}/steal")
+            self.end_headers()
+
+        def do_GET(self):  # noqa: N802
+            asked.append((self.path, self.headers.get("Authorization")))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Redirecting)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_port}/v1"
+        os.environ["EARMARK_TEST_REDIRECT_KEY"] = "sk-secret"
+        server = TranscriptionServer(url=url, api_key_env="EARMARK_TEST_REDIRECT_KEY")
+        with pytest.raises(ServerRefused, match="redirected the request"):
+            ServerTranscriber(Transcription(server=server)).transcribe(np.zeros(1600, np.float32))
+        assert [path for path, _ in asked] == ["/v1/audio/transcriptions"]
+    finally:
+        os.environ.pop("EARMARK_TEST_REDIRECT_KEY", None)
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_each_word_goes_to_one_segment_and_an_answer_too_big_for_an_utterance_is_refused():
+    transcriber = ServerTranscriber(Transcription(server=TranscriptionServer(url="http://h/v1")))
+    word = {"word": "ask", "start": 0.1, "end": 0.2}
+    twice = [{"start": 0.0, "end": 1.0, "text": "Ask."}, {"start": 0.0, "end": 1.0, "text": "Ask."}]
+    segments, _ = answer(transcriber, {"text": "x", "segments": twice, "words": [word]})
+    assert [len(s.words) for s in segments] == [1, 0]
+    many = [{"start": 0.0, "end": 1.0, "text": "a"}] * 1000
+    with pytest.raises(ValueError, match="more segments"):
+        answer(transcriber, {"text": "x", "segments": many})
+    with pytest.raises(ValueError, match="finite"):
+        answer(
+            transcriber, {"text": "x", "segments": [{"start": float("inf"), "end": 1, "text": "a"}]}
+        )
 
 
 def test_a_key_variable_not_set_is_refused_before_asking(monkeypatch):
