@@ -86,7 +86,8 @@ class _ServerTrouble:
                 f"transcription server {self.reason}; its utterances wait in the spool until the "
                 "profile's server settings change or Earmark restarts"
             )
-        return f"transcription server {self.reason} since {_clock(self.since)[11:16]}; retrying"
+        since = time.strftime("%H:%M", time.localtime(self.since))
+        return f"transcription server {self.reason} since {since}; retrying"
 
 
 class CaptureStage:

@@ -43,15 +43,13 @@ __all__ = ["ServerTranscriber", "ServerAway", "ServerRefused"]
 
 _REASON_CHARS = 160
 _MAX_ANSWER_BYTES = 8 * 1024 * 1024  # a transcript of a 28 s utterance is a few kilobytes
-_PERMANENT_5XX = {501, 505}
+_PERMANENT_5XX = {501, 505}  # not implemented, HTTP version: asking again will not help
 _LANGUAGE = re.compile(r"[A-Za-z][A-Za-z -]{0,30}")
 _KEY = re.compile(r"[\x21-\x7e]+")
 _MOST_SEGMENTS = 500  # an utterance is at most 30 s: a few dozen segments at the very most
 _MOST_WORDS = 2_000
 _MOST_TEXT = 4_000  # characters of one segment
-_CONTROL = re.compile(
-    r"[\x00-\x1f\x7f-\x9f]+"
-)  # not implemented, HTTP version: asking again will not help
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 
 
 class ServerAway(EarmarkError):
@@ -63,6 +61,18 @@ class ServerRefused(EarmarkError):
     """The server will not transcribe as configured (bad key, unknown model, not a
     transcription server): asking again the same way gives the same answer. The message
     completes "the transcription server ...": "refused the request (HTTP 401: ...)"."""
+
+    def __init__(self, message: str, *, status: int | None = None):
+        super().__init__(message)
+        self.status = status  # the HTTP status it answered with, if that was the refusal
+
+
+def _json(body: bytes | str):
+    """A server's JSON; ValueError for anything else, nesting too deep to read included."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ValueError("nested too deep") from None
 
 
 def api_key(settings: TranscriptionServer) -> str | None:
@@ -124,7 +134,7 @@ def _reason(body: bytes) -> str:
     """The server's own words for a refusal: an OpenAI-style error message, or its text."""
     text = body.decode("utf-8", "replace")
     try:
-        answer = json.loads(text)
+        answer = _json(text)
         if isinstance(answer, dict):
             error = answer.get("error", answer.get("detail", answer.get("message")))
             if isinstance(error, dict):
@@ -268,7 +278,7 @@ class ServerTranscriber:
             said = f"HTTP {exc.code}" + (f": {reason}" if reason else "")
             if exc.code in (408, 425, 429) or (exc.code >= 500 and exc.code not in _PERMANENT_5XX):
                 raise ServerAway(f"failing ({said})") from None
-            raise ServerRefused(f"refused the request ({said})") from None
+            raise ServerRefused(f"refused the request ({said})", status=exc.code) from None
         except (ValueError, UnicodeError) as exc:  # a request urllib cannot make of the settings
             raise ServerRefused(f"cannot be asked ({exc.__class__.__name__})") from None
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
@@ -286,10 +296,10 @@ class ServerTranscriber:
     def models(self) -> list[str] | None:
         """The model names the server lists (`GET {url}/models`), or None if it lists none."""
         try:
-            answer = json.loads(self._send(self._request("/models"), self.server.timeout_s))
+            answer = _json(self._send(self._request("/models"), self.server.timeout_s))
             return [str(m["id"]) for m in answer["data"]]
         except ServerRefused as exc:
-            if "HTTP 404" in str(exc) or "HTTP 405" in str(exc):
+            if exc.status in (404, 405):
                 return None  # whisper.cpp's server, faster-whisper-server: no model list
             raise
         except (ValueError, TypeError, KeyError):
@@ -314,8 +324,8 @@ class ServerTranscriber:
             self.calls += 1
         answer = self._send(request, self.server.timeout_s)
         try:
-            return self._segments(json.loads(answer), duration=len(audio) / 16_000)
-        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+            return self._segments(_json(answer), duration=len(audio) / 16_000)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise ServerRefused(
                 f"answered with something that is not a transcription ({exc}): {_reason(answer)!r}"
             ) from None
@@ -332,7 +342,7 @@ class ServerTranscriber:
         if not raw:
             self.no_timings = True
             raw = [{"start": 0.0, "end": duration, "text": answer["text"]}]
-        segments = []
+        segments, kept = [], 0
         for seg in raw:
             start = min(max(_number(seg["start"], "a segment's start"), 0.0), duration)
             end = min(max(_number(seg["end"], "a segment's end"), start), duration)
@@ -350,6 +360,9 @@ class ServerTranscriber:
                 _word(w, duration) for w in (seg.get("words") or ())[:_MOST_WORDS]
             ]
             words = [w for w in words if w not in inside]  # each word in one segment
+            kept += len(inside)
+            if kept > _MOST_WORDS:
+                raise ValueError("more words than an utterance can hold")
             segments.append(
                 TranscribedSegment(
                     start=start,

@@ -164,6 +164,7 @@ def test_times_outside_the_utterance_are_held_inside_it_and_refusals_are_printab
     assert said.isprintable() and len(said) <= 161
     assert _reason(b'{"error": {"message": "Invalid model"}}') == "Invalid model"
     assert _reason(b'{"detail": [{"msg": "field required"}]}') == "field required"
+    assert _reason(b"[" * 100_000).startswith("[[[")  # too deep to read as JSON: shown as text
 
 
 def test_a_server_nothing_listens_on_is_away_not_refused():
