@@ -21,8 +21,8 @@ import math
 from collections import Counter
 from pathlib import Path
 
-from daemon import notes
-from daemon.extractors import split_sentences
+from daemon.summaries import notes
+from daemon.summaries.extractors import split_sentences
 
 REPO = Path(__file__).resolve().parents[1]
 WINDOW = 40

@@ -1,4 +1,5 @@
-"""Fit the two small linear models of `daemon/notes.py` and write `daemon/notes_model.py`.
+"""Fit the two small linear models of `daemon/summaries/notes.py` and write
+`daemon/summaries/notes_model.py`.
 
     python bench/fit_notes.py [--meetings ../shared/eval/meetings]
 
@@ -34,8 +35,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from daemon import notes  # noqa: E402
-from daemon.extractors import Sentence, split_sentences  # noqa: E402
-from daemon.transcript_formats import read_transcript, split_cue  # noqa: E402
+from daemon.summaries.extractors import Sentence, split_sentences  # noqa: E402
+from daemon.transcribe.transcript_formats import read_transcript, split_cue  # noqa: E402
 
 EVERYDAY_SHARE = 0.4
 RIDGE = {"overview": 1000.0, "decision": 100.0}
@@ -111,9 +112,9 @@ def model_text(name: str, constant: float, weights, count: int, everyday: list[s
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n")[:2]))
     parser.add_argument("--meetings", type=Path, default=REPO.parent / "shared/eval/meetings")
-    parser.add_argument("--out", type=Path, default=REPO / "daemon" / "notes_model.py")
+    parser.add_argument("--out", type=Path, default=REPO / "daemon/summaries/notes_model.py")
     args = parser.parse_args()
     score = load_score(args.meetings)
     files = sorted((args.meetings / "train").glob("*.json"))
@@ -148,8 +149,9 @@ def main() -> None:
 
     words = ",\n".join(f"        {w!r}" for w in everyday)
     args.out.write_text(
-        '"""The weights of `daemon/notes.py`\'s two linear models, fitted on the development\n'
-        "meetings by `bench/fit_notes.py` (which writes this file; do not edit it by hand).\n"
+        '"""The weights of `daemon/summaries/notes.py`\'s two linear models, fitted on the\n'
+        "development meetings by `bench/fit_notes.py` (which writes this file; do not edit it by\n"
+        "hand).\n"
         '"""\n\n'
         "from __future__ import annotations\n\n"
         "from dataclasses import dataclass, field\n\n"

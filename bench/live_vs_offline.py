@@ -67,11 +67,11 @@ from realparts import (  # noqa: E402
 )
 
 from daemon import control  # noqa: E402
-from daemon.paths import Paths  # noqa: E402
-from daemon.profiles import Transcription  # noqa: E402
-from daemon.segmenter import WINDOW, SpeechDetector  # noqa: E402
-from daemon.spool import Spool  # noqa: E402
-from daemon.transcriber import Transcriber  # noqa: E402
+from daemon.capture.segmenter import WINDOW, SpeechDetector  # noqa: E402
+from daemon.core.paths import Paths  # noqa: E402
+from daemon.core.profiles import Transcription  # noqa: E402
+from daemon.storage.spool import Spool  # noqa: E402
+from daemon.transcribe.transcriber import Transcriber  # noqa: E402
 
 _NUMBER_WORDS = "zero one two three four five six seven eight nine".split()
 

@@ -17,12 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from daemon.pipeline import CaptureStage, TranscribeStage
-from daemon.profiles import load_profile
-from daemon.segmenter import Segmenter
-from daemon.sources.base import ENDED, LISTENING, AudioBlock, Source
-from daemon.spool import Spool
-from daemon.store import Store
+from daemon.capture.segmenter import Segmenter
+from daemon.capture.sources.base import ENDED, LISTENING, AudioBlock, Source
+from daemon.capture.stage import CaptureStage
+from daemon.core.profiles import load_profile
+from daemon.storage.spool import Spool
+from daemon.storage.store import Store
+from daemon.transcribe.stage import TranscribeStage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from eval_speech import DEFAULT_EVAL, RATE, load_clips  # noqa: E402

@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from eval_speech import DEFAULT_EVAL, RATE, load_clips, word_error_rate  # noqa: E402
 from live_vs_offline import first_words_lost, own_cpu, percentile, recording  # noqa: E402
 
-from daemon.profiles import Segmentation, Transcription  # noqa: E402
-from daemon.segmenter import Segmenter  # noqa: E402
-from daemon.transcriber import Transcriber  # noqa: E402
+from daemon.capture.segmenter import Segmenter  # noqa: E402
+from daemon.core.profiles import Segmentation, Transcription  # noqa: E402
+from daemon.transcribe.transcriber import Transcriber  # noqa: E402
 
 BLOCK = 4000  # the microphone's 250 ms blocks
 

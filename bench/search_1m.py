@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from daemon.search import SearchIndex
-from daemon.store import Store
+from daemon.storage.search import SearchIndex
+from daemon.storage.store import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from eval_speech import DEFAULT_EVAL, normalize  # noqa: E402

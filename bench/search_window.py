@@ -54,8 +54,8 @@ def main() -> None:
 
 
 def run(display: XDisplay, args) -> None:
-    from daemon.desktop import Desktop
-    from daemon.paths import Paths
+    from daemon.core.paths import Paths
+    from daemon.desktop.app import Desktop
 
     desktop = Desktop(Paths.from_environment())
     desktop.start()

@@ -26,7 +26,7 @@ from eval_speech import DEFAULT_EVAL, RATE, load_clips  # noqa: E402
 from live_vs_offline import process_cpu, tree_cpu  # noqa: E402
 from realparts import DaemonProcess, WhisperServer, default_profile_on_server  # noqa: E402
 
-from daemon.spool import Spool  # noqa: E402
+from daemon.storage.spool import Spool  # noqa: E402
 
 
 def drain(server: WhisperServer, clips, copies: int, in_flight: int, work: Path) -> dict:

@@ -107,8 +107,8 @@ def x_display():
 @pytest.fixture
 def desktop_factory(x_display, monkeypatch):
     """Start the tray, hotkey and search window in this process, against a running daemon."""
-    from daemon.desktop import Desktop
-    from daemon.paths import Paths
+    from daemon.core.paths import Paths
+    from daemon.desktop.app import Desktop
 
     monkeypatch.setenv("DISPLAY", x_display.env["DISPLAY"])
     started: list[Desktop] = []

@@ -4,7 +4,7 @@ from datetime import datetime
 
 import pytest
 
-from daemon.activation import parse_window, rule_holds
+from daemon.core.activation import parse_window, rule_holds
 
 WEDNESDAY = datetime(2026, 11, 25)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from realparts import earmark
 
-from daemon import autostart
-from daemon.errors import EarmarkError
+from daemon.core.errors import EarmarkError
+from daemon.service import autostart
 
 
 @pytest.fixture

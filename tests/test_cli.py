@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from realparts import EARMARK, earmark, earmark_json
 
-from daemon.cli import build_parser
+from daemon.cli.main import build_parser
 
 
 def test_every_command_has_help():
@@ -301,7 +301,7 @@ def test_doctor_checks_the_bundled_model_files_against_their_sha256(tmp_path):
 
 def test_doctor_lists_what_was_set_aside_as_damaged(earmark_home):
     assert {c["name"]: c for c in earmark_json("doctor")}["damaged files"]["verdict"] == "ok"
-    from daemon.damaged import DamagedFiles
+    from daemon.storage.damaged import DamagedFiles
 
     journal = earmark_home / "data" / "spool" / ".journal-daemon-1.json"
     journal.parent.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ from realparts import (
     wait_for_hits,
 )
 
-from daemon import control
+from daemon.core import control
 
 pytestmark = pytest.mark.integration
 
@@ -239,7 +239,7 @@ def test_a_full_disk_during_a_commit_loses_and_half_keeps_nothing(small_disk):
     what was stored before stays intact, and once there is room again writes go on."""
     import sqlite3
 
-    from daemon.store import NewSegment, Store
+    from daemon.storage.store import NewSegment, Store
 
     def utterance(uid: str, words: int) -> dict:
         text = " ".join(["budget"] * words)

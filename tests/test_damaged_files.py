@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from realparts import earmark_json, needs_root, wait_for_hits
 
-from daemon.spool import Spool
+from daemon.storage.spool import Spool
 
 pytestmark = pytest.mark.integration
 

@@ -209,7 +209,7 @@ def test_hotkey_opens_search_and_the_window_finds_what_was_said(
 def test_conversation_copies_and_names_the_hit(
     pulse, daemon_factory, desktop_factory, x_display, speak
 ):
-    from daemon.search_window import ConversationWindow
+    from daemon.desktop.search_window import ConversationWindow
 
     env = pulse.env
     daemon = daemon_factory()
@@ -343,7 +343,7 @@ def test_conversation_plays_the_audio_a_profile_kept(
 
     import numpy as np
 
-    from daemon.search_window import ConversationWindow
+    from daemon.desktop.search_window import ConversationWindow
 
     (earmark_home / "config" / "profiles").mkdir(parents=True)
     (earmark_home / "config" / "profiles" / "default.yaml").write_text(
@@ -384,8 +384,8 @@ def a_week_of_meetings(home: Path, *, now: float) -> int:
     meetings in the days of this week so far, meeting after meeting; returns the words."""
     from datetime import datetime, timedelta
 
-    from daemon.search import SearchIndex
-    from daemon.store import NewSegment, NewUtterance, Store
+    from daemon.storage.search import SearchIndex
+    from daemon.storage.store import NewSegment, NewUtterance, Store
 
     records = [
         json.loads(line)
@@ -453,7 +453,7 @@ def test_a_week_of_talk_is_summarised_on_a_worker_while_the_tray_and_search_answ
 def test_the_search_window_shows_who_said_what(
     pulse, daemon_factory, desktop_factory, x_display, tmp_path
 ):
-    from daemon.search_window import ConversationWindow
+    from daemon.desktop.search_window import ConversationWindow
 
     vtt = tmp_path / "call.vtt"
     vtt.write_text(

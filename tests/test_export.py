@@ -8,8 +8,8 @@ import yaml
 from realparts import earmark
 from transcripts import add_said
 
-from daemon.search import SearchIndex
-from daemon.store import Store
+from daemon.storage.search import SearchIndex
+from daemon.storage.store import Store
 
 DAY = datetime(2026, 11, 25)
 
@@ -248,9 +248,9 @@ def test_an_unreachable_language_model_falls_back_and_says_so(earmark_home):
 
 
 def test_a_long_period_is_read_on_every_core_and_gives_the_same_notes(earmark_home, monkeypatch):
-    from daemon import export
-    from daemon.paths import Paths
-    from daemon.profiles import load_profile
+    from daemon.core.paths import Paths
+    from daemon.core.profiles import load_profile
+    from daemon.summaries import export
 
     lines = [  # forty conversations half an hour apart, a minute between their sentences
         (at(0, 0) + c * 1800 + k * 60, text)

@@ -11,8 +11,8 @@ import re
 from datetime import datetime
 from pathlib import Path
 
-from daemon import extractors
-from daemon.extractors import Sentence
+from daemon.summaries import extractors
+from daemon.summaries.extractors import Sentence
 
 DATA = Path(__file__).parent / "data" / "extractors"
 SAID = datetime(2026, 11, 25, 10, 0).timestamp()  # a Wednesday morning

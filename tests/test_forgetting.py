@@ -1,10 +1,10 @@
 import numpy as np
 from transcripts import add_said as add
 
-from daemon.forgetting import Forgetter
-from daemon.search import SearchIndex
-from daemon.spool import Spool
-from daemon.store import Store
+from daemon.storage.forgetting import Forgetter
+from daemon.storage.search import SearchIndex
+from daemon.storage.spool import Spool
+from daemon.storage.store import Store
 
 
 def test_forget_deletes_store_index_spool_and_audio_of_the_span_only(tmp_path):

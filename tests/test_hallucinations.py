@@ -1,6 +1,6 @@
 import pytest
 
-from daemon.transcriber import judge_segment
+from daemon.transcribe.transcriber import judge_segment
 
 
 def judge(text, *, avg_logprob=-0.3, no_speech_prob=0.1, compression_ratio=1.3):
@@ -51,7 +51,7 @@ def test_known_inventions_are_flagged(text, kwargs, reason):
 
 
 def test_encoder_window_fits_the_utterance():
-    from daemon.transcriber import _window_frames
+    from daemon.transcribe.transcriber import _window_frames
 
     assert _window_frames(16_000 * 3) == 1000  # short speech: the 10 s floor
     assert _window_frames(16_000 * 25) == 2600  # its length plus a second

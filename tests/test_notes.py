@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon import notes
-from daemon.extractors import Sentence, split_sentences
+from daemon.summaries import notes
+from daemon.summaries.extractors import Sentence, split_sentences
 
 DATA = Path(__file__).parent / "data" / "notes" / "labelled.jsonl"
 PARTS = ("tune", "held", "test")
@@ -217,7 +217,7 @@ def test_a_score_does_not_depend_on_the_order_sets_iterate_in():
     import sys
 
     script = (
-        "from daemon import notes, notes_model\n"
+        "from daemon.summaries import notes, notes_model\n"
         "model = notes_model.Linear(0.0, (), {'alpha': 1e16, 'beta': 1.0, 'gamma': -1e16,"
         " 'delta': 3e-17})\n"
         "print(repr(notes._score(model, [], {'alpha', 'beta', 'gamma', 'delta'})))\n"

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.errors import ProfileError
-from daemon.profiles import Profile, list_profiles, load_profile, load_profile_file
+from daemon.core.errors import ProfileError
+from daemon.core.profiles import Profile, list_profiles, load_profile, load_profile_file
 
 
 def write(tmp_path: Path, text: str, name: str = "work") -> Path:

@@ -1,7 +1,7 @@
 import stat
 import time
 
-from daemon.recording_state import OFF, RecordingState
+from daemon.core.recording_state import OFF, RecordingState
 
 
 def test_toggle_pause_resume_and_their_words():

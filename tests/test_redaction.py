@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.redaction import Redactor
+from daemon.transcribe.redaction import Redactor
 
 DATA = Path(__file__).parent / "data" / "redaction"
 

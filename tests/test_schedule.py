@@ -4,7 +4,7 @@ from datetime import datetime
 
 import pytest
 
-from daemon.schedule import ExportLog, parse_schedule
+from daemon.core.schedule import ExportLog, parse_schedule
 
 WEDNESDAY_NOON = datetime(2026, 11, 25, 12, 0).timestamp()
 

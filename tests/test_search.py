@@ -2,9 +2,9 @@ import sqlite3
 
 import pytest
 
-from daemon.errors import QueryError
-from daemon.search import SearchIndex, search_profiles
-from daemon.store import NewSegment, Store
+from daemon.core.errors import QueryError
+from daemon.storage.search import SearchIndex, search_profiles
+from daemon.storage.store import NewSegment, Store
 
 TEXTS = [
     (1000.0, "Alice sends the slides by Friday"),

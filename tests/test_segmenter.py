@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from realparts import talk_on
 
-from daemon.profiles import Segmentation
-from daemon.segmenter import Segmenter
-from daemon.spool import SAMPLE_RATE
+from daemon.capture.segmenter import Segmenter
+from daemon.core.profiles import Segmentation
+from daemon.storage.spool import SAMPLE_RATE
 
 T0 = 1_700_000_000.0
 

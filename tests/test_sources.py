@@ -4,12 +4,12 @@ import subprocess
 import numpy as np
 import pytest
 
-from daemon.errors import ImportFailed
-from daemon.sources.base import ENDED
-from daemon.sources.file import FileSource
-from daemon.sources.microphone import Microphone
-from daemon.sources.wearable import Wearable
-from daemon.spool import SAMPLE_RATE
+from daemon.capture.sources.base import ENDED
+from daemon.capture.sources.file import FileSource
+from daemon.capture.sources.microphone import Microphone
+from daemon.core.errors import ImportFailed
+from daemon.storage.spool import SAMPLE_RATE
+from daemon.wearable.source import Wearable
 
 
 def tone(rate: int, seconds: float, freq: float = 440.0) -> np.ndarray:

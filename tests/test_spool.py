@@ -9,7 +9,7 @@ import wave
 import numpy as np
 import pytest
 
-from daemon.spool import SAMPLE_RATE, SpeechJournal, Spool, recover_journals
+from daemon.storage.spool import SAMPLE_RATE, SpeechJournal, Spool, recover_journals
 
 
 def tone(seconds: float) -> np.ndarray:
@@ -170,7 +170,7 @@ def test_journal_of_a_dead_process_becomes_a_spool_item(tmp_path):
     spool = Spool(tmp_path / "spool")
     script = textwrap.dedent(f"""
         import os, numpy as np
-        from daemon.spool import Spool, SpeechJournal, SAMPLE_RATE
+        from daemon.storage.spool import Spool, SpeechJournal, SAMPLE_RATE
         spool = Spool(__import__("pathlib").Path({str(spool.directory)!r}))
         journal = SpeechJournal(spool, owner="victim")
         samples = (np.ones(SAMPLE_RATE) * 1000).astype(np.int16)

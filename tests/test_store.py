@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from daemon import store as store_module
-from daemon.ledger import GAP, LISTENING, CaptureLedger, minutes
-from daemon.store import NewSegment, Store
+from daemon.capture.ledger import GAP, LISTENING, CaptureLedger, minutes
+from daemon.storage import store as store_module
+from daemon.storage.store import NewSegment, Store
 
 
 def seg(start, text, flag=None):
@@ -249,7 +249,7 @@ def test_a_commit_that_fails_is_rolled_back_and_the_store_goes_on(tmp_path):
 
 def test_two_processes_starting_on_a_new_store_migrate_it_once(tmp_path):
     script = (
-        "import sys, time; from pathlib import Path; from daemon.store import Store;"
+        "import sys, time; from pathlib import Path; from daemon.storage.store import Store;"
         "time.sleep(max(0, float(sys.argv[2]) - time.time())); Store(Path(sys.argv[1]))"
     )
     for attempt in range(5):

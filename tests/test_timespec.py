@@ -2,8 +2,8 @@ from datetime import datetime
 
 import pytest
 
-from daemon.errors import TimeSpecError
-from daemon.timespec import iso, parse_since, parse_span, parse_until
+from daemon.core.errors import TimeSpecError
+from daemon.core.timespec import iso, parse_since, parse_span, parse_until
 
 NOW = datetime(2026, 11, 26, 15, 30).timestamp()
 

@@ -4,8 +4,8 @@ import wave
 import numpy as np
 import pytest
 
-from daemon.profiles import Transcription
-from daemon.transcriber import Transcriber, usable_cores
+from daemon.core.profiles import Transcription
+from daemon.transcribe.transcriber import Transcriber, usable_cores
 
 pytestmark = pytest.mark.integration
 

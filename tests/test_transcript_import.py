@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from realparts import earmark, earmark_json
 
-from daemon.errors import ImportFailed
-from daemon.transcript_formats import Cue, read_transcript, split_cue
+from daemon.core.errors import ImportFailed
+from daemon.transcribe.transcript_formats import Cue, read_transcript, split_cue
 
 AT = "2026-03-02T09:00:00"
 START = datetime.fromisoformat(AT).timestamp()
@@ -274,7 +274,7 @@ def test_a_transcript_of_random_bytes_keeps_nothing(tmp_path, earmark_home):
 
 @pytest.mark.integration
 def test_speech_in_a_span_the_user_asked_to_forget_is_left_out(tmp_path, earmark_home):
-    from daemon.store import Store
+    from daemon.storage.store import Store
 
     (earmark_home / "data").mkdir(parents=True)
     store = Store(earmark_home / "data" / "earmark.db")

@@ -25,9 +25,14 @@ from realparts import (
     free_port,
 )
 
-from daemon.profiles import Transcription, TranscriptionServer, parse_profile
-from daemon.spool import Spool
-from daemon.transcription_server import ServerAway, ServerRefused, ServerTranscriber, _reason
+from daemon.core.profiles import Transcription, TranscriptionServer, parse_profile
+from daemon.storage.spool import Spool
+from daemon.transcribe.transcription_server import (
+    ServerAway,
+    ServerRefused,
+    ServerTranscriber,
+    _reason,
+)
 
 JFK = Path(__file__).parent / "data" / "speech" / "jfk_inaugural.wav"
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from daemon.tray import (
+from daemon.desktop.tray import (
     CATCHING_UP,
     ERROR,
     OFF,

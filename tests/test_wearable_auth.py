@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from daemon.store import Store
-from daemon.wearable_auth import (
+from daemon.storage.store import Store
+from daemon.wearable.protocol import (
     CODE_GUESSES,
     CODE_LIFETIME_S,
     PairingCodes,

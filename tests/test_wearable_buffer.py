@@ -10,12 +10,12 @@ import wave
 import numpy as np
 import pytest
 
-from daemon.opus import OpusError, decode_opus, encode_opus
-from daemon.overlap import one_device_heard_it_twice, same_speech
-from daemon.sources.file import FileSource
-from daemon.spool import write_wav
-from daemon.wearable_client import OfflineBuffer
-from daemon.wearables import WearableAudio
+from daemon.capture.sources.file import FileSource
+from daemon.storage.spool import write_wav
+from daemon.transcribe.overlap import one_device_heard_it_twice, same_speech
+from daemon.wearable.client import OfflineBuffer
+from daemon.wearable.ingest import WearableAudio
+from daemon.wearable.opus import OpusError, decode_opus, encode_opus
 
 SECOND = (np.arange(16000) % 100).astype("<i2").tobytes()
 
@@ -106,12 +106,12 @@ def test_what_a_device_streamed_live_is_silenced_in_its_upload(tmp_path):
 
 
 def test_an_upload_that_cannot_be_cut_is_set_aside_after_three_tries(tmp_path):
-    from daemon.forgetting import Forgetter
-    from daemon.ledger import CaptureLedger
-    from daemon.profiles import load_profile
-    from daemon.spool import Spool
-    from daemon.store import Store, WearableUpload
-    from daemon.wearable_auth import pair_device
+    from daemon.capture.ledger import CaptureLedger
+    from daemon.core.profiles import load_profile
+    from daemon.storage.forgetting import Forgetter
+    from daemon.storage.spool import Spool
+    from daemon.storage.store import Store, WearableUpload
+    from daemon.wearable.protocol import pair_device
 
     store, spool = Store(tmp_path / "earmark.db"), Spool(tmp_path / "data" / "spool")
     device_id, _ = pair_device(store, "pendant", None)

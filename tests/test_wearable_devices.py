@@ -8,8 +8,8 @@ import time
 import pytest
 from realparts import earmark, earmark_json, wait_for_hits
 
-from daemon import portaudio
-from daemon.sources.microphone import Microphone
+from daemon.capture import portaudio
+from daemon.capture.sources.microphone import Microphone
 
 pytestmark = pytest.mark.integration
 

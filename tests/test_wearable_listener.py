@@ -19,15 +19,15 @@ import numpy as np
 import pytest
 from test_wearable_network import Device
 
-from daemon import wearable_listener
-from daemon.damaged import DamagedFiles
-from daemon.errors import EarmarkError
-from daemon.listener_certificate import fingerprint, listener_certificate
-from daemon.opus import encode_opus
-from daemon.store import Store
-from daemon.wearable_auth import PairingCodes, pair_device, sign_request
-from daemon.wearable_client import Connection, Credentials, NotTheDaemon, pair
-from daemon.wearable_listener import (
+from daemon.core.errors import EarmarkError
+from daemon.storage.damaged import DamagedFiles
+from daemon.storage.store import Store
+from daemon.wearable import server as wearable_listener
+from daemon.wearable.certificate import fingerprint, listener_certificate
+from daemon.wearable.client import Connection, Credentials, NotTheDaemon, pair
+from daemon.wearable.opus import encode_opus
+from daemon.wearable.protocol import PairingCodes, pair_device, sign_request
+from daemon.wearable.server import (
     ListenerSettings,
     WearableListener,
     _RateLimit,

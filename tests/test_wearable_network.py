@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 from realparts import EARMARK, earmark, earmark_json, wait_for_hits
 
-from daemon.opus import encode_opus
-from daemon.wearable_auth import sign_request
+from daemon.wearable.opus import encode_opus
+from daemon.wearable.protocol import sign_request
 
 pytestmark = pytest.mark.integration
 
@@ -397,7 +397,7 @@ def _epoch(iso_time: str) -> float:
 def test_the_listener_speaks_tls_with_the_users_certificate(
     pulse, daemon_factory, tmp_path, earmark_home
 ):
-    from daemon.wearable_client import Connection, Credentials, Unreachable, pair
+    from daemon.wearable.client import Connection, Credentials, Unreachable, pair
 
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(

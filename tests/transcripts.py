@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from daemon.store import NewSegment, Store
+from daemon.storage.store import NewSegment, Store
 
 
 def add_said(
