@@ -74,3 +74,19 @@ def test_every_import_follows_the_direction_its_package_allows():
             if target in allowed and target != package and target not in allowed[package]:
                 wrong.append(f"daemon/{rel}:{line} imports {module}")
     assert not wrong, "imports against the direction:\n" + "\n".join(wrong)
+
+
+# Listeners that face the network or other processes: only the daemon's wiring (service) and
+# the CLI start them; the domain code they carry requests to never imports them back.
+_TRANSPORTS = {"daemon.wearable.server": {"service", "cli"}}
+
+
+def test_domain_code_does_not_import_the_transports():
+    wrong = []
+    for path in sorted(ROOT.rglob("*.py")):
+        rel = path.relative_to(ROOT)
+        for line, module in _imports(path):
+            users = _TRANSPORTS.get(module)
+            if users is not None and rel.parts[0] not in users:
+                wrong.append(f"daemon/{rel}:{line} imports {module}")
+    assert not wrong, "domain code importing a transport:\n" + "\n".join(wrong)

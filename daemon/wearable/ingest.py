@@ -40,7 +40,7 @@ from daemon.storage.spool import (
     write_wav,
 )
 from daemon.storage.store import PairedWearable, Store, WearableUpload
-from daemon.wearable.server import RequestRejected
+from daemon.wearable.protocol import RequestRejected
 from daemon.wearable.source import Wearable
 
 __all__ = ["WearableAudio"]

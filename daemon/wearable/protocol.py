@@ -31,6 +31,7 @@ __all__ = [
     "CLOCK_SKEW_S",
     "PairingCodes",
     "PairingRefused",
+    "RequestRejected",
     "Unauthorized",
     "body_matches",
     "pair_device",
@@ -48,6 +49,14 @@ HEADER_SIGNATURE = "X-Earmark-Signature"
 HEADER_BODY = "X-Earmark-Body-SHA256"
 _NONCE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
+
+
+class RequestRejected(Exception):
+    """A request refused with an HTTP status and one sentence saying why."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
 
 
 class Unauthorized(Exception):

@@ -55,13 +55,14 @@ from daemon.wearable.protocol import (
     HEADER_BODY,
     PairingCodes,
     PairingRefused,
+    RequestRejected,
     Unauthorized,
     body_matches,
     pair_device,
     verify_request,
 )
 
-__all__ = ["ListenerSettings", "RequestRejected", "WearableListener", "load_listener_settings"]
+__all__ = ["ListenerSettings", "WearableListener", "load_listener_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -143,14 +144,6 @@ def load_listener_settings(path: Path) -> ListenerSettings:
     if settings.insecure and settings.certificate:
         raise EarmarkError(f"{path}: insecure: true and a certificate: expected one or the other")
     return settings
-
-
-class RequestRejected(Exception):
-    """A request refused with an HTTP status and one sentence saying why."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
 
 
 class _RateLimit:
