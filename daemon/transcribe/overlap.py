@@ -8,10 +8,19 @@ mostly agree. Then only the more confident transcript is kept.
 
 from __future__ import annotations
 
+import logging
 import re
+import time
+from collections.abc import Callable
 from difflib import SequenceMatcher
 
-__all__ = ["one_device_heard_it_twice", "same_speech"]
+from daemon.capture.sources.file import IMPORTED
+from daemon.storage.spool import SpooledUtterance
+from daemon.storage.store import Store
+
+__all__ = ["OtherInputs", "one_device_heard_it_twice", "same_speech"]
+
+log = logging.getLogger(__name__)
 
 _CLOCK_SLACK_S = 1.0
 _MIN_TIME_OVERLAP = 0.5  # of the shorter of the two
@@ -54,3 +63,61 @@ def one_device_heard_it_twice(
         return False
     blocks = SequenceMatcher(None, short, long, autojunk=False).get_matching_blocks()
     return sum(block.size for block in blocks) / len(short) >= _MIN_WORD_AGREEMENT
+
+
+class OtherInputs:
+    """Keeps one transcript of speech that two inputs (or one device twice) heard."""
+
+    def __init__(self, store: Store, remove: Callable[[list], None]):
+        self.store = store
+        self.remove = remove  # takes stored utterances out of the store, the indexes and the disk
+        self.heard_twice = 0  # utterances two inputs heard, of which one transcript was kept
+
+    def keep(self, item: SpooledUtterance, segments: list) -> bool:
+        """When another input already stored this same speech, keep the more confident
+        transcript: False drops this one; True keeps it (having deleted the other)."""
+        if item.source.startswith(IMPORTED):
+            return True  # a file imported is kept as asked, even twice
+        text = " ".join(s.text for s in segments)
+        others = self.store.heard_alongside(
+            profile=item.profile, start=item.start - 1.0, end=item.end + 1.0
+        )
+        if not others or not segments:
+            return True
+        # the same device's audio twice (a live chunk whose answer was lost, then uploaded):
+        # the longer hearing holds all of it, so it is the one kept
+        twice = [
+            other
+            for other in others
+            if other[0].source == item.source
+            and one_device_heard_it_twice(
+                (item.start, item.end), text, (other[0].start, other[0].end), other[1]
+            )
+        ]
+        if twice:
+            self.heard_twice += 1
+            if max(u.end - u.start for u, _, _ in twice) >= item.end - item.start:
+                return False
+            self.remove([u for u, _, _ in twice])
+        others = [other for other in others if other[0].source != item.source]
+        if not others:
+            return True
+        span = (min(u.start for u, _, _ in others), max(u.end for u, _, _ in others))
+        joined = " ".join(t for _, t, _ in others)
+        if not same_speech((item.start, item.end), text, span, joined):
+            return True
+        self.heard_twice += 1
+        mine = sum(s.avg_logprob for s in segments) / len(segments)
+        theirs = sum(p for _, _, p in others) / len(others)
+        kept = others[0][0].source if theirs >= mine else item.source
+        log.info(
+            "%s and %s heard the same speech at %s; keeping %s's transcript",
+            item.source,
+            others[0][0].source,
+            time.strftime("%H:%M:%S", time.localtime(item.start)),
+            kept,
+        )
+        if theirs >= mine:
+            return False
+        self.remove([u for u, _, _ in others])
+        return True
