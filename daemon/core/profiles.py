@@ -245,6 +245,8 @@ def _scalar(node: yaml.Node, expected: type, source: str, key: str):
 
 
 def _build(cls: type, node: yaml.Node, source: str, prefix: str, extra: dict | None = None):
+    """An instance of dataclass `cls` from a YAML mapping, each key checked against its field;
+    `extra` holds fields set by the caller, which the file may not set."""
     if not isinstance(node, yaml.MappingNode):
         what = prefix.rstrip(".") or "the profile"
         raise ProfileError(f"{_where(source, node)}: {what}: expected a mapping of keys")
@@ -263,50 +265,58 @@ def _build(cls: type, node: yaml.Node, source: str, prefix: str, extra: dict | N
         if dataclasses.is_dataclass(hint):
             values[key] = _build(hint, value_node, source, path + ".")
         elif typing.get_origin(hint) is tuple:
-            if isinstance(value_node, yaml.ScalarNode) and value_node.value == "":
-                values[key] = ()
-                continue
             item_type = typing.get_args(hint)[0]
-            if not isinstance(value_node, yaml.SequenceNode):
-                what = (
-                    "a list of mappings"
-                    if dataclasses.is_dataclass(item_type)
-                    else "a list of strings"
-                )
-                raise ProfileError(f"{_where(source, value_node)}: {path}: expected {what}")
-            if dataclasses.is_dataclass(item_type):
-                values[key] = tuple(
-                    _build(item_type, item, source, f"{path}[{i}].")
-                    for i, item in enumerate(value_node.value)
-                )
-                continue
-            items = []
-            for item in value_node.value:
-                text = _scalar(item, str, source, path)
-                _check_choice(cls, key, text, item, source, path)
-                _check_parsed(cls, key, text, item, source, path)
-                if (cls, key) in _REGEXES:
-                    try:
-                        re.compile(text)
-                    except re.error as exc:
-                        raise ProfileError(
-                            f"{_where(source, item)}: {path}: {text!r} is not a valid regular "
-                            f"expression ({exc})"
-                        ) from None
-                items.append(text)
-            values[key] = tuple(items)
+            values[key] = _list(cls, key, item_type, value_node, source, path)
         else:
-            value = _scalar(value_node, hint, source, path)
-            _check_choice(cls, key, value, value_node, source, path)
-            _check_parsed(cls, key, value, value_node, source, path)
-            bounds = _RANGES.get((cls, key))
-            if bounds and not bounds[0] <= value <= bounds[1]:
-                raise ProfileError(
-                    f"{_where(source, value_node)}: {path}: expected a value from {bounds[0]:g} "
-                    f"to {bounds[1]:g}, got {value!r}"
-                )
-            values[key] = value
+            values[key] = _single(cls, key, hint, value_node, source, path)
     return cls(**values)
+
+
+def _list(cls: type, key: str, item_type: type, node: yaml.Node, source: str, path: str) -> tuple:
+    """A list of mappings, each built into `item_type`, or of strings, each checked; an empty
+    value is an empty list."""
+    if isinstance(node, yaml.ScalarNode) and node.value == "":
+        return ()
+    if not isinstance(node, yaml.SequenceNode):
+        what = "a list of mappings" if dataclasses.is_dataclass(item_type) else "a list of strings"
+        raise ProfileError(f"{_where(source, node)}: {path}: expected {what}")
+    if dataclasses.is_dataclass(item_type):
+        return tuple(
+            _build(item_type, item, source, f"{path}[{i}].") for i, item in enumerate(node.value)
+        )
+    return tuple(_list_item(cls, key, item, source, path) for item in node.value)
+
+
+def _list_item(cls: type, key: str, node: yaml.Node, source: str, path: str) -> str:
+    """One string of a list, checked as its field asks: one of the choices, parsed, or compiled
+    as a regular expression."""
+    text = _scalar(node, str, source, path)
+    _check_choice(cls, key, text, node, source, path)
+    _check_parsed(cls, key, text, node, source, path)
+    if (cls, key) in _REGEXES:
+        try:
+            re.compile(text)
+        except re.error as exc:
+            raise ProfileError(
+                f"{_where(source, node)}: {path}: {text!r} is not a valid regular "
+                f"expression ({exc})"
+            ) from None
+    return text
+
+
+def _single(cls: type, key: str, hint: type, node: yaml.Node, source: str, path: str):
+    """One value of type `hint`, checked as its field asks: one of the choices, parsed, or within
+    the range."""
+    value = _scalar(node, hint, source, path)
+    _check_choice(cls, key, value, node, source, path)
+    _check_parsed(cls, key, value, node, source, path)
+    bounds = _RANGES.get((cls, key))
+    if bounds and not bounds[0] <= value <= bounds[1]:
+        raise ProfileError(
+            f"{_where(source, node)}: {path}: expected a value from {bounds[0]:g} "
+            f"to {bounds[1]:g}, got {value!r}"
+        )
+    return value
 
 
 def _check_choice(cls: type, key: str, value, node: yaml.Node, source: str, path: str) -> None:

@@ -82,78 +82,125 @@ def import_files(
         for path in files:
             if is_transcript(path):
                 results.append(_import_transcript(paths, path, chosen, at, store))
-                continue
-            result = ImportResult(file=shown(path), ok=False)
-            results.append(result)
-            try:
-                source = FileSource(path, start=at)
-            except ImportFailed as exc:
-                result.error = str(exc)
-                continue
-            result.start, result.duration_s = source.start_time, source.duration
-            named = f"file-{_recording_digest(source, chosen.name)}-"
-            earlier = store.first_utterance_named(named)
-            done_s = 0.0
-            total_s = max(source.duration, 0.001)
-
-            def finished(item: SpooledUtterance, *, name=path.name, total_s=total_s) -> None:
-                nonlocal done_s
-                done_s += item.duration
-                progress(name, min(1.0, 0.05 + 0.95 * done_s / total_s))
-
-            capture = CaptureStage(
-                source=source,
-                segmenter=Segmenter(chosen.segmentation, live=False),
-                spool=spool,
-                profile=lambda: chosen.name,
-                on_spooled=lambda item, uids=result.uids: uids.append(item.uid),
-                # named by the recording and the offset, so the same recording at the same
-                # time is recognised: what is stored already is not stored again
-                uid_for=lambda start, named=named, at=source.start_time: (
-                    f"{named}{round((start - at) * 1000):010d}"
-                ),
-                already_stored=store.has_utterance,
-            )
-            capture.run_to_end()
-            if capture.error:
-                result.error = f"{path}: {capture.error}"
-                continue
-            if earlier is not None:
-                when = time.strftime("%Y-%m-%d %H:%M", time.localtime(source.start_time))
-                if not result.uids:
-                    result.ok = True
-                    result.skipped = (
-                        f"already imported into {chosen.name} (it starts {when}); "
-                        "nothing stored again"
-                    )
-                    continue
-                result.note = (
-                    f"partly imported into {chosen.name} before (it starts {when}); only what "
-                    "was missing is stored now"
-                )
-            progress(path.name, 0.05)
-            stage = TranscribeStage(
-                spool=spool,
-                store=store,
-                index_root=paths.index_dir,
-                audio_root=paths.data_dir / "audio",
-                profile_for=lambda name: (
-                    chosen if name == chosen.name else load_profile(name, paths.profiles_dir)
-                ),
-                on_done=finished,
-            )
-            stage.drain(only=set(result.uids))
-            stage.close()
-            if stage.server_problem:  # nothing is lost: the daemon sends them when it can
-                result.note = f"{stage.server_problem} (by the daemon, which sends them later)"
             else:
-                _wait_for_others(store, result.uids)
-            result.utterances = len(result.uids)
-            result.ok = True
-            progress(path.name, 1.0)
+                results.append(_import_recording(paths, path, chosen, at, store, spool, progress))
     finally:
         store.close()
     return results
+
+
+def _import_recording(
+    paths: Paths,
+    path: Path,
+    profile: Profile,
+    at: float | None,
+    store: Store,
+    spool: Spool,
+    progress: Progress,
+) -> ImportResult:
+    """Cut a recording into utterances as live audio is, spool those not stored yet, and
+    transcribe them here (or leave them to a running daemon that took them first)."""
+    result = ImportResult(file=shown(path), ok=False)
+    try:
+        source = FileSource(path, start=at)
+    except ImportFailed as exc:
+        result.error = str(exc)
+        return result
+    result.start, result.duration_s = source.start_time, source.duration
+    named = f"file-{_recording_digest(source, profile.name)}-"
+    earlier = store.first_utterance_named(named)
+    error = _spool_recording(source, named, profile, store, spool, result.uids)
+    if error:
+        result.error = f"{path}: {error}"
+        return result
+    if earlier is not None and _imported_before(result, profile, source.start_time):
+        return result
+    progress(path.name, 0.05)
+    _transcribe_spooled(paths, path.name, source.duration, profile, store, spool, progress, result)
+    return result
+
+
+def _spool_recording(
+    source: FileSource,
+    named: str,
+    profile: Profile,
+    store: Store,
+    spool: Spool,
+    uids: list[str],
+) -> str | None:
+    """Segment the recording and spool the utterances not stored already, adding their uids to
+    `uids`; the capture's error, if it stopped on one."""
+    at = source.start_time
+    capture = CaptureStage(
+        source=source,
+        segmenter=Segmenter(profile.segmentation, live=False),
+        spool=spool,
+        profile=lambda: profile.name,
+        on_spooled=lambda item: uids.append(item.uid),
+        # named by the recording and the offset, so the same recording at the same
+        # time is recognised: what is stored already is not stored again
+        uid_for=lambda start: f"{named}{round((start - at) * 1000):010d}",
+        already_stored=store.has_utterance,
+    )
+    capture.run_to_end()
+    return capture.error
+
+
+def _imported_before(result: ImportResult, profile: Profile, start: float) -> bool:
+    """Say that this recording was imported into the profile before; True when all of it was,
+    so nothing is left to transcribe."""
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(start))
+    if not result.uids:
+        result.ok = True
+        result.skipped = (
+            f"already imported into {profile.name} (it starts {when}); nothing stored again"
+        )
+        return True
+    result.note = (
+        f"partly imported into {profile.name} before (it starts {when}); only what "
+        "was missing is stored now"
+    )
+    return False
+
+
+def _transcribe_spooled(
+    paths: Paths,
+    name: str,
+    duration_s: float,
+    profile: Profile,
+    store: Store,
+    spool: Spool,
+    progress: Progress,
+    result: ImportResult,
+) -> None:
+    """Transcribe the recording's spooled utterances, telling `progress` as each is done."""
+    done_s = 0.0
+    total_s = max(duration_s, 0.001)
+
+    def finished(item: SpooledUtterance) -> None:
+        nonlocal done_s
+        done_s += item.duration
+        progress(name, min(1.0, 0.05 + 0.95 * done_s / total_s))
+
+    stage = TranscribeStage(
+        spool=spool,
+        store=store,
+        index_root=paths.index_dir,
+        audio_root=paths.data_dir / "audio",
+        profile_for=lambda other: (
+            profile if other == profile.name else load_profile(other, paths.profiles_dir)
+        ),
+        on_done=finished,
+    )
+    stage.drain(only=set(result.uids))
+    stage.close()
+    if stage.server_problem:  # nothing is lost: the daemon sends them when it can
+        result.note = f"{stage.server_problem} (by the daemon, which sends them later)"
+    else:
+        _wait_for_others(store, result.uids)
+    result.utterances = len(result.uids)
+    result.ok = True
+    progress(name, 1.0)
 
 
 def _recording_digest(source: FileSource, profile: str) -> str:
