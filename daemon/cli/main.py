@@ -67,7 +67,7 @@ def _scope(args, paths: Paths) -> list[str]:
     name = None if getattr(args, "all", False) else args.profile or _active_profile(paths)
     if name in names:
         return [name]  # known by its file: no need to ask the store
-    names.update(Store(paths.database).profiles_with_data())
+    names.update(Store(paths.database).utterances.profiles())
     if name is None:
         return sorted(names)
     if name not in names:
@@ -366,7 +366,7 @@ def cmd_transcripts(args) -> int:
             raise EarmarkError("--around names its own period: expected it without --since/--until")
         moment = parse_span(args.around, what="--around")[0]
         since, until = moment - _AROUND_S, moment + _AROUND_S
-    segments = Store(paths.database).segments(
+    segments = Store(paths.database).segments.find(
         profiles=profiles, since=since, until=until, include_flagged=args.flagged
     )
     if args.json:
@@ -456,7 +456,7 @@ def cmd_reindex(args) -> int:
 
     paths = _paths()
     store = Store(paths.database)
-    profiles = _scope(args, paths) if (args.profile or args.all) else store.profiles_with_data()
+    profiles = _scope(args, paths) if (args.profile or args.all) else store.utterances.profiles()
     report = []
     for profile in profiles:
         started = time.perf_counter()
@@ -611,8 +611,8 @@ def cmd_devices(args) -> int:
         if args.action == "revoke":
             if not args.name:
                 raise EarmarkError("devices revoke needs the NAME of a paired device")
-            if not store.revoke_wearable(args.name, time.time()):
-                paired = sorted({w.name for w in store.wearables() if w.revoked is None})
+            if not store.wearables.revoke(args.name, time.time()):
+                paired = sorted({w.name for w in store.wearables.all() if w.revoked is None})
                 raise EarmarkError(
                     f"no paired device is named {args.name!r} (paired: "
                     f"{', '.join(paired) or 'none'})"
@@ -628,7 +628,7 @@ def cmd_devices(args) -> int:
                 "last_seen": iso(w.last_seen) if w.last_seen else None,
                 "revoked": iso(w.revoked) if w.revoked else None,
             }
-            for w in store.wearables()
+            for w in store.wearables.all()
         ]
     finally:
         store.close()

@@ -37,7 +37,8 @@ from daemon.storage.forgetting import Forgetter
 from daemon.storage.retention import RETENTION_EVERY_S, enforce_retention
 from daemon.storage.search import SearchIndex, search_profiles
 from daemon.storage.spool import SpeechJournal, Spool, recover_journals
-from daemon.storage.store import PairedWearable, Store
+from daemon.storage.store import Store
+from daemon.storage.wearables import PairedWearable
 from daemon.summaries.export import export_period
 from daemon.transcribe.stage import TranscribeStage
 from daemon.transcribe.transcriber import model_label
@@ -159,7 +160,7 @@ class Daemon:
         self.recording_state.save(self.paths.state_file)
         self.store = Store(self.paths.database)
         # Kept up to date as utterances are committed, rather than asked of the store each time.
-        self._profiles_with_data = frozenset(self.store.profiles_with_data())
+        self._profiles_with_data = frozenset(self.store.utterances.profiles())
         self.spool = Spool(self.paths.spool_dir)
         self.forgetter = Forgetter(
             store=self.store, spool=self.spool, index_root=self.paths.index_dir
@@ -167,7 +168,7 @@ class Daemon:
         swept = self.spool.sweep_partials()
         if swept:
             log.info("removed %d half-written spool files left by a crash", swept)
-        recover_journals(self.spool, self.store.has_utterance)
+        recover_journals(self.spool, self.store.utterances.has)
         self.ledger = CaptureLedger(self.store, pid=os.getpid())
         self.transcribe = TranscribeStage(
             spool=self.spool,
@@ -341,7 +342,7 @@ class Daemon:
             raise EarmarkError(
                 f"device name {name!r}: expected 1 to 40 letters, digits, spaces, - _ or ."
             )
-        taken = [w for w in self.store.wearables() if w.name == name and w.revoked is None]
+        taken = [w for w in self.store.wearables.all() if w.name == name and w.revoked is None]
         if taken:
             raise EarmarkError(
                 f"a device named {name!r} is already paired; revoke it first "
@@ -421,7 +422,7 @@ class Daemon:
 
     def _conversation(self, message: dict) -> list[dict]:
         """One profile's transcript between two times, with the audio kept for it."""
-        segments = self.store.segments(
+        segments = self.store.segments.find(
             profiles=[str(message["profile"])],
             since=float(message["since"]),
             until=float(message["until"]),
@@ -429,7 +430,7 @@ class Daemon:
         )
         audio = {}
         for utterance_id in {s.utterance_id for s in segments}:
-            utterance = self.store.utterance(utterance_id)
+            utterance = self.store.utterances.get(utterance_id)
             audio[utterance_id] = utterance.audio_path if utterance else None
         return [
             {

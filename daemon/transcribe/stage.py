@@ -32,7 +32,8 @@ from daemon.core.profiles import DEFAULT_PROFILE, Profile, Transcription, Transc
 from daemon.storage.forgetting import Forgetter
 from daemon.storage.search import SearchIndex
 from daemon.storage.spool import Spool, SpooledUtterance
-from daemon.storage.store import NewSegment, Store
+from daemon.storage.store import Store
+from daemon.storage.utterances import NewSegment
 from daemon.transcribe.overlap import one_device_heard_it_twice, same_speech
 from daemon.transcribe.redaction import redactor_for
 from daemon.transcribe.transcriber import TranscribedSegment, Transcriber
@@ -403,7 +404,7 @@ class TranscribeStage:
         given, gives its transcript (sent to a server beside other items, or to the fallback)."""
         item, profile = self._profile_of(item)
         keep = self._audio_path(item) if profile.retention.keep_audio else None
-        if self.store.has_utterance(item.uid):  # committed before a crash; just finish up
+        if self.store.utterances.has(item.uid):  # committed before a crash; just finish up
             self.spool.remove(item, keep_audio_at=keep)
             return
         try:
@@ -460,7 +461,7 @@ class TranscribeStage:
         if item.source.startswith(IMPORTED):
             return True  # a file imported is kept as asked, even twice
         text = " ".join(s.text for s in segments)
-        others = self.store.heard_alongside(
+        others = self.store.utterances.heard_alongside(
             profile=item.profile, start=item.start - 1.0, end=item.end + 1.0
         )
         if not others or not segments:
@@ -506,7 +507,7 @@ class TranscribeStage:
     def _remove(self, utterances: list) -> None:
         """Take stored utterances out of the store, the indexes and the audio folder."""
         for utterance in utterances:
-            removed = self.store.remove_utterance(utterance.id)
+            removed = self.store.utterances.remove(utterance.id)
             for profile, ids in removed.segment_ids.items():
                 self._indexes.setdefault(profile, SearchIndex(self.index_root, profile)).delete(ids)
             for path in removed.audio_paths:
@@ -516,7 +517,7 @@ class TranscribeStage:
         """Store an utterance, waiting out another process's write lock (the item stays spooled)."""
         for attempt in itertools.count():
             try:
-                self.store.add_utterance(**utterance)
+                self.store.utterances.add(**utterance)
                 return
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or self._out_of_time():

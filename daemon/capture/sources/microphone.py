@@ -7,10 +7,10 @@ and records it through the `pulse` device. The audio callback never blocks: it c
 into a bounded queue and drops (and counts) blocks only if the reader has fallen 10 s behind.
 When no audio arrives for 2 s (5 s for a stream just opened), or a pinned source disappears, the
 device counts as lost; the supervisor then retries with backoff until it is back, and the source
-reports WAITING meanwhile. All PortAudio calls go through `daemon.capture.portaudio`, which is thread-safe.
-A device that delivers nothing but zeros for 10 s (a Bluetooth headset whose link broke often
-does) counts as lost too, not as silence: it reports WAITING with that reason while its blocks
-still flow, so it is listening again the moment real sound returns.
+reports WAITING meanwhile. All PortAudio calls go through `daemon.capture.portaudio`, which is
+thread-safe. A device that delivers nothing but zeros for 10 s (a Bluetooth headset whose link
+broke often does) counts as lost too, not as silence: it reports WAITING with that reason while
+its blocks still flow, so it is listening again the moment real sound returns.
 """
 
 from __future__ import annotations
