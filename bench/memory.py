@@ -96,7 +96,7 @@ def main() -> None:
             time.sleep(1)
         transcribe.stop()
         elapsed = time.monotonic() - started
-        segments = len(store.segments())
+        segments = len(store.segments.find())
     print(
         f"{args.minutes:.0f} min of speech: {transcribe.transcribed} utterances, "
         f"{segments} segments in {elapsed / 60:.1f} min"

@@ -47,7 +47,7 @@ def fill(store: Store, count: int, words: list[str], rng: random.Random) -> None
     for rank in range(len(words)):
         total += 1 / (rank + 1)
         cumulative.append(total)
-    conn = store._connect()
+    conn = store.connection()
     start = time.time() - count * 5.0
     batch = 20_000
     for first in range(0, count, batch):

@@ -239,7 +239,8 @@ def test_a_full_disk_during_a_commit_loses_and_half_keeps_nothing(small_disk):
     what was stored before stays intact, and once there is room again writes go on."""
     import sqlite3
 
-    from daemon.storage.store import NewSegment, Store
+    from daemon.storage.store import Store
+    from daemon.storage.utterances import NewSegment
 
     def utterance(uid: str, words: int) -> dict:
         text = " ".join(["budget"] * words)
@@ -250,7 +251,7 @@ def test_a_full_disk_during_a_commit_loses_and_half_keeps_nothing(small_disk):
         )  # fmt: skip
 
     store = Store(small_disk / "earmark.db")
-    assert store.add_utterance(**utterance("before", 10)) is not None
+    assert store.utterances.add(**utterance("before", 10)) is not None
     filler = small_disk / "filler"
     with open(filler, "wb") as f:  # the disk fills up
         try:
@@ -260,9 +261,9 @@ def test_a_full_disk_during_a_commit_loses_and_half_keeps_nothing(small_disk):
         except OSError:
             pass
     with pytest.raises(sqlite3.Error, match="full"):
-        store.add_utterance(**utterance("too-big", 20_000))  # fits in memory, not on disk
+        store.utterances.add(**utterance("too-big", 20_000))  # fits in memory, not on disk
     filler.unlink()  # room again: the same connection writes on, not stuck in a transaction
-    assert store.add_utterance(**utterance("after", 10)) is not None
+    assert store.utterances.add(**utterance("after", 10)) is not None
     store.close()
     db = sqlite3.connect(small_disk / "earmark.db")
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

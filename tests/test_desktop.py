@@ -385,7 +385,8 @@ def a_week_of_meetings(home: Path, *, now: float) -> int:
     from datetime import datetime, timedelta
 
     from daemon.storage.search import SearchIndex
-    from daemon.storage.store import NewSegment, NewUtterance, Store
+    from daemon.storage.store import Store
+    from daemon.storage.utterances import NewSegment, NewUtterance
 
     records = [
         json.loads(line)
@@ -410,9 +411,9 @@ def a_week_of_meetings(home: Path, *, now: float) -> int:
         )
         at = end + 0.3
         if len(batch) == 2000:
-            store.add_utterances(batch)
+            store.utterances.add_many(batch)
             batch = []
-    store.add_utterances(batch)
+    store.utterances.add_many(batch)
     SearchIndex(home / "data" / "index", "meetings").sync(store)
     store.close()
     return words

@@ -25,7 +25,7 @@ def test_forget_deletes_store_index_spool_and_audio_of_the_span_only(tmp_path):
     forgetter = Forgetter(store=store, spool=spool, index_root=tmp_path / "index")
     assert forgetter.forget(1900.0, 2100.0) == 3  # two stored (two profiles), one spooled
 
-    assert [u.uid for u in store.utterances()] == ["early"]
+    assert [u.uid for u in store.utterances.find()] == ["early"]
     assert [h.text for h in indexes["work"].search("budget")] == ["the budget before the span"]
     assert indexes["home"].search("budget") == []
     assert [item.start for item in spool.pending()] == [500.0]

@@ -4,7 +4,8 @@ import pytest
 
 from daemon.core.errors import QueryError
 from daemon.storage.search import SearchIndex, search_profiles
-from daemon.storage.store import NewSegment, Store
+from daemon.storage.store import Store
+from daemon.storage.utterances import NewSegment
 
 TEXTS = [
     (1000.0, "Alice sends the slides by Friday"),
@@ -18,7 +19,7 @@ TEXTS = [
 def store(tmp_path):
     s = Store(tmp_path / "e.db")
     for i, (t, text) in enumerate(TEXTS):
-        s.add_utterance(
+        s.utterances.add(
             uid=f"u{i}",
             profile="work",
             source="mic" if i % 2 else "headset",
@@ -92,7 +93,7 @@ def test_newest_first(index):
 
 def say_later(store, uid: str, start: float, text: str) -> None:
     """Store one more utterance of one segment, two seconds long, in the profile "work"."""
-    store.add_utterance(
+    store.utterances.add(
         uid=uid,
         profile="work",
         source="mic",
@@ -123,20 +124,20 @@ def test_sync_is_idempotent_and_incremental(tmp_path, store, index):
 
 
 def test_a_mark_lost_after_the_index_commit_never_duplicates(tmp_path, store, index, monkeypatch):
-    store.set_index_mark("work", 0)  # a crash after the index commit, before the mark moved
+    store.index_marks.set("work", 0)  # a crash after the index commit, before the mark moved
     after_crash = SearchIndex(tmp_path / "index", "work")  # the next process
     after_crash.sync(store)
     assert index.doc_count() == 3 and len(after_crash.search("budget")) == 2
 
     # this object's own mark write fails once (a locked or full store) after its commit
     say_later(store, "new", 5000.0, "a new budget line")
-    real = store.set_index_mark
+    real = store.index_marks.set
 
     def locked(profile, segment_id):
-        monkeypatch.setattr(store, "set_index_mark", real)
+        monkeypatch.setattr(store.index_marks, "set", real)
         raise sqlite3.OperationalError("database is locked")
 
-    monkeypatch.setattr(store, "set_index_mark", locked)
+    monkeypatch.setattr(store.index_marks, "set", locked)
     with pytest.raises(sqlite3.OperationalError):
         after_crash.sync(store)
     after_crash.sync(store)

@@ -8,7 +8,8 @@ import pytest
 
 from daemon.capture.ledger import GAP, LISTENING, CaptureLedger, minutes
 from daemon.storage import store as store_module
-from daemon.storage.store import NewSegment, Store
+from daemon.storage.store import Store
+from daemon.storage.utterances import NewSegment
 
 
 def seg(start, text, flag=None):
@@ -27,7 +28,7 @@ def seg(start, text, flag=None):
 def test_schema_is_migrated_and_recorded(tmp_path):
     store = Store(tmp_path / "e.db")
     assert store.schema_version() == store_module.MIGRATIONS[-1][0]
-    mode = store._connect().execute("PRAGMA journal_mode").fetchone()[0]
+    mode = store.connection().execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
 
 
@@ -36,14 +37,14 @@ def test_the_ledger_keeps_its_spans_when_it_learns_of_transcription_servers(tmp_
     every = store_module.MIGRATIONS
     monkeypatch.setattr(store_module, "MIGRATIONS", every[:5])
     old = Store(path)
-    run = old.begin_run(1, 100.0)
-    old.open_span(
+    run = old.runs.begin(1, 100.0)
+    old.runs.open_span(
         run_id=run, state="listening", source="mic", reason=None, now=100.0, previous=None
     )
     old.close()
     monkeypatch.setattr(store_module, "MIGRATIONS", every)
     store = Store(path)
-    span = store.open_span(
+    span = store.runs.open_span(
         run_id=run,
         state="server away",
         source="http://h/v1",
@@ -51,14 +52,14 @@ def test_the_ledger_keeps_its_spans_when_it_learns_of_transcription_servers(tmp_
         now=110.0,
         previous=None,
     )
-    spans = store.capture_spans(since=0, until=200)
+    spans = store.runs.spans(since=0, until=200)
     assert [(s.state, s.source) for s in spans] == [
         ("listening", "mic"),
         ("server away", "http://h/v1"),
     ]
     assert span is not None
     with pytest.raises(sqlite3.IntegrityError):
-        store.open_span(
+        store.runs.open_span(
             run_id=run, state="asleep", source=None, reason=None, now=120, previous=None
         )
 
@@ -75,22 +76,22 @@ def test_utterance_with_segments_is_stored_once(tmp_path):
         language="en",
         segments=[seg(100.0, "hello there"), seg(102.0, "you", flag="known")],
     )
-    assert store.add_utterance(**args) is not None
-    assert store.add_utterance(**args) is None  # a retried commit never duplicates
-    segments = store.segments(profiles=["default"])
+    assert store.utterances.add(**args) is not None
+    assert store.utterances.add(**args) is None  # a retried commit never duplicates
+    segments = store.segments.find(profiles=["default"])
     assert [s.text for s in segments] == ["hello there", "you"]
-    assert [s.text for s in store.segments(profiles=["default"], include_flagged=False)] == [
+    assert [s.text for s in store.segments.find(profiles=["default"], include_flagged=False)] == [
         "hello there"
     ]
-    assert store.has_utterance("u1") and not store.has_utterance("u2")
-    assert store.segment_words(segments[0].id) == [[100.0, 100.5, "hello", 0.9]]
-    assert store.segments(profiles=["other"]) == []
+    assert store.utterances.has("u1") and not store.utterances.has("u2")
+    assert store.segments.words(segments[0].id) == [[100.0, 100.5, "hello", 0.9]]
+    assert store.segments.find(profiles=["other"]) == []
 
 
 def test_time_filters(tmp_path):
     store = Store(tmp_path / "e.db")
     for i, t in enumerate((100.0, 200.0, 300.0)):
-        store.add_utterance(
+        store.utterances.add(
             uid=f"u{i}",
             profile="p",
             source="mic",
@@ -100,7 +101,7 @@ def test_time_filters(tmp_path):
             language="en",
             segments=[seg(t, f"words {i}")],
         )
-    assert [s.text for s in store.segments(since=150, until=250)] == ["words 1"]
+    assert [s.text for s in store.segments.find(since=150, until=250)] == ["words 1"]
 
 
 def test_new_migration_backs_up_and_keeps_transcripts(tmp_path, monkeypatch):
@@ -125,12 +126,12 @@ def test_new_migration_backs_up_and_keeps_transcripts(tmp_path, monkeypatch):
     monkeypatch.setattr(store_module, "MIGRATIONS", [*every, extra])
     upgraded = Store(path)
     assert upgraded.schema_version() == 99
-    assert [s.text for s in upgraded.segments()] == ["remember this"]
+    assert [s.text for s in upgraded.segments.find()] == ["remember this"]
     backup = tmp_path / "e.db.v1.bak"
     assert backup.exists()
     rows = sqlite3.connect(backup).execute("SELECT text FROM segments").fetchall()
     assert rows == [("remember this",)]
-    upgraded.add_utterance(
+    upgraded.utterances.add(
         uid="u2",
         profile="p",
         source="mic",
@@ -140,7 +141,7 @@ def test_new_migration_backs_up_and_keeps_transcripts(tmp_path, monkeypatch):
         language="en",
         segments=[seg(3.0, "and this")],
     )
-    assert [s.text for s in upgraded.segments()] == ["remember this", "and this"]
+    assert [s.text for s in upgraded.segments.find()] == ["remember this", "and this"]
 
 
 def test_ledger_records_spans_and_crash_gap(tmp_path):
@@ -152,7 +153,7 @@ def test_ledger_records_spans_and_crash_gap(tmp_path):
     ledger.beat()
     # the process dies without close(): the next run records a crash gap
     CaptureLedger(store, pid=2)
-    spans = store.capture_spans()
+    spans = store.runs.spans()
     assert [(s.state, s.reason) for s in spans] == [
         (LISTENING, None),
         (GAP, "device lost"),
@@ -167,20 +168,20 @@ def test_clean_stop_then_start_records_not_running(tmp_path):
     first.record(LISTENING, source="mic")
     first.close()
     CaptureLedger(store, pid=2)
-    assert store.capture_spans()[-1].reason == "not running"
+    assert store.runs.spans()[-1].reason == "not running"
 
 
 def test_minutes_summarise_listening_gaps_and_speech(tmp_path):
     store = Store(tmp_path / "e.db")
-    run = store.begin_run(1, 0.0)
-    span = store.open_span(
+    run = store.runs.begin(1, 0.0)
+    span = store.runs.open_span(
         run_id=run, state=LISTENING, source="mic", reason=None, now=60.0, previous=None
     )
-    span = store.open_span(
+    span = store.runs.open_span(
         run_id=run, state=GAP, source="mic", reason="device lost", now=90.0, previous=span
     )
-    store.end_run(run, 120.0, span)
-    store.add_utterance(
+    store.runs.end(run, 120.0, span)
+    store.utterances.add(
         uid="u",
         profile="p",
         source="mic",
@@ -205,15 +206,15 @@ def test_minutes_summarise_listening_gaps_and_speech(tmp_path):
 
 def test_minutes_show_each_switch_of_input_with_its_reason(tmp_path):
     store = Store(tmp_path / "e.db")
-    run = store.begin_run(1, 60.0)
-    span = store.open_span(
+    run = store.runs.begin(1, 60.0)
+    span = store.runs.open_span(
         run_id=run, state=LISTENING, source="mic", reason=None, now=60.0, previous=None
     )
     note = "switched from mic: lav appeared"
-    span = store.open_span(
+    span = store.runs.open_span(
         run_id=run, state=LISTENING, source="lav", reason=note, now=75.0, previous=span
     )
-    store.end_run(run, 120.0, span)
+    store.runs.end(run, 120.0, span)
     (row,) = minutes(store, 60.0, 119.0)
     assert row["listening"] == {"mic": 15.0, "lav": 45.0}
     assert row["switches"] == [{"at": 75.0, "to": "lav", "why": note}]
@@ -232,19 +233,19 @@ def test_database_file_is_private(tmp_path):
 
 def test_a_commit_that_fails_is_rolled_back_and_the_store_goes_on(tmp_path):
     store = Store(tmp_path / "e.db")
-    conn = store._connect()
+    conn = store.connection()
     conn.execute(  # a constraint SQLite checks only at COMMIT, as a full disk fails there
         "CREATE TABLE checked_at_commit (utterance_id INTEGER REFERENCES utterances (id)"
         " DEFERRABLE INITIALLY DEFERRED)"
     )
     with pytest.raises(sqlite3.IntegrityError):
-        with store._transaction() as tx:
+        with store.transaction() as tx:
             tx.execute("INSERT INTO checked_at_commit VALUES (42)")
             tx.execute("INSERT INTO index_marks (profile, last_segment_id) VALUES ('p', 7)")
     assert not conn.in_transaction
-    assert store.index_mark("p") == 0  # nothing of the failed transaction stayed
-    store.set_index_mark("p", 9)  # the next write works
-    assert store.index_mark("p") == 9
+    assert store.index_marks.get("p") == 0  # nothing of the failed transaction stayed
+    store.index_marks.set("p", 9)  # the next write works
+    assert store.index_marks.get("p") == 9
 
 
 def test_two_processes_starting_on_a_new_store_migrate_it_once(tmp_path):

@@ -278,7 +278,7 @@ def test_speech_in_a_span_the_user_asked_to_forget_is_left_out(tmp_path, earmark
 
     (earmark_home / "data").mkdir(parents=True)
     store = Store(earmark_home / "data" / "earmark.db")
-    store.remember_forgotten(START + 4.0, START + 13.0, START + 20)
+    store.forgotten.remember(START + 4.0, START + 13.0, START + 20)
     store.close()
     path = write(tmp_path, "meeting.vtt", MEETING_VTT)
     result = imported(path, "--at", AT, "--json")

@@ -67,7 +67,7 @@ def test_a_stale_timestamp_and_a_revoked_device_are_refused(store, device):
     old = sign_request(device_id, secret, "POST", PATH, BODY, now=1_000_000.0)
     with pytest.raises(Unauthorized, match="clock"):
         verify_request(store, "POST", PATH, old, BODY)
-    assert store.revoke_wearable("pendant", 0.0) == 1
+    assert store.wearables.revoke("pendant", 0.0) == 1
     fresh = sign_request(device_id, secret, "POST", PATH, BODY)
     with pytest.raises(Unauthorized, match="revoked"):
         verify_request(store, "POST", PATH, fresh, BODY)

@@ -110,7 +110,8 @@ def test_an_upload_that_cannot_be_cut_is_set_aside_after_three_tries(tmp_path):
     from daemon.core.profiles import load_profile
     from daemon.storage.forgetting import Forgetter
     from daemon.storage.spool import Spool
-    from daemon.storage.store import Store, WearableUpload
+    from daemon.storage.store import Store
+    from daemon.storage.uploads import WearableUpload
     from daemon.wearable.protocol import pair_device
 
     store, spool = Store(tmp_path / "earmark.db"), Spool(tmp_path / "data" / "spool")
@@ -123,13 +124,13 @@ def test_an_upload_that_cannot_be_cut_is_set_aside_after_three_tries(tmp_path):
         halted=lambda: None, on_spooled=lambda item: None,
     )  # fmt: skip
     upload = WearableUpload(device_id, "up-123456", 1000.0, 5.0, 1001.0, None)
-    store.add_upload(upload)
+    store.uploads.add(upload)
     audio._inbox_path(device_id, "up-123456").write_bytes(b"RIFF" + os.urandom(500))  # damaged
     for _ in range(2):
         audio.spool_pending()
-        assert store.pending_uploads() == [upload]  # tried again later, kept where it was
+        assert store.uploads.pending() == [upload]  # tried again later, kept where it was
     audio.spool_pending()
-    assert store.pending_uploads() == [] and audio.set_aside == 1
+    assert store.uploads.pending() == [] and audio.set_aside == 1
     kept = sorted(p.name for p in (tmp_path / "data" / "damaged").iterdir())
     assert any(n.endswith("up-123456.wav") for n in kept) and any(
         n.endswith(".reason") for n in kept

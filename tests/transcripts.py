@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from daemon.storage.store import NewSegment, Store
+from daemon.storage.store import Store
+from daemon.storage.utterances import NewSegment
 
 
 def add_said(
@@ -17,7 +18,7 @@ def add_said(
     audio_path: str | None = None,
 ) -> None:
     """One utterance of one segment, as if heard at `start`."""
-    store.add_utterance(
+    store.utterances.add(
         uid=uid,
         profile=profile,
         source=source,

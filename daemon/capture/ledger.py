@@ -12,7 +12,8 @@ import sqlite3
 import threading
 import time
 
-from daemon.storage.store import CaptureSpan, Store
+from daemon.storage.runs import CaptureSpan
+from daemon.storage.store import Store
 
 __all__ = ["CaptureLedger", "LISTENING", "GAP", "SERVER_AWAY", "SERVER_ANSWERS", "minutes"]
 
@@ -34,7 +35,7 @@ class CaptureLedger:
     """
 
     def __init__(self, store: Store, *, pid: int, now: float | None = None):
-        self.run_id = store.begin_run(pid, time.time() if now is None else now)
+        self.run_id = store.runs.begin(pid, time.time() if now is None else now)
         # Capture threads record here: they must never wait long on another process's lock.
         self.store = Store(store.path, busy_timeout_s=0.25)
         self._tracks: dict[str, _Track] = {}
@@ -62,7 +63,7 @@ class CaptureLedger:
             if t.pending is None or t.pending[0] != key:
                 t.pending = (key, time.time())
             try:
-                t.span = self.store.open_span(
+                t.span = self.store.runs.open_span(
                     run_id=self.run_id,
                     state=state,
                     source=source,
@@ -81,7 +82,7 @@ class CaptureLedger:
         with self._lock:
             try:
                 for span in [t.span for t in self._tracks.values()] or [None]:
-                    self.store.heartbeat(self.run_id, time.time(), span)
+                    self.store.runs.heartbeat(self.run_id, time.time(), span)
             except sqlite3.OperationalError as exc:  # busy store: the next beat catches up
                 log.warning("capture ledger heartbeat skipped: %s", exc)
 
@@ -91,7 +92,7 @@ class CaptureLedger:
             store = Store(self.store.path)
             now = time.time()
             for span in [t.span for t in self._tracks.values()] or [None]:
-                store.end_run(self.run_id, now, span)
+                store.runs.end(self.run_id, now, span)
             store.close()
             self.store.close()
             self._tracks.clear()
@@ -107,7 +108,7 @@ class _Track:
 def minutes(store: Store, since: float, until: float) -> list[dict]:
     """A row per wall-clock minute: seconds listening per source, gaps by reason, speech heard,
     and seconds a transcription server was away (by its reason)."""
-    spans: list[CaptureSpan] = store.capture_spans(since=since, until=until)
+    spans: list[CaptureSpan] = store.runs.spans(since=since, until=until)
     rows = []
     first = int(since // 60) * 60
     for start in range(first, int(until) + 1, 60):
@@ -134,7 +135,7 @@ def minutes(store: Store, since: float, until: float) -> list[dict]:
                 away[what] = away.get(what, 0.0) + overlap
             elif span.state != SERVER_ANSWERS:
                 gaps[span.reason or "?"] = gaps.get(span.reason or "?", 0.0) + overlap
-        heard = dict(store.speech_seconds(start, end))
+        heard = dict(store.runs.speech_seconds(start, end))
         if listening or gaps or heard or away:
             rows.append(
                 {

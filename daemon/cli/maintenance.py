@@ -95,7 +95,9 @@ def cmd_reindex(args) -> int:
     paths = user_paths()
     store = Store(paths.database)
     profiles = (
-        profiles_in_scope(args, paths) if (args.profile or args.all) else store.profiles_with_data()
+        profiles_in_scope(args, paths)
+        if (args.profile or args.all)
+        else store.utterances.profiles()
     )
     report = []
     for profile in profiles:

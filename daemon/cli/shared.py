@@ -65,7 +65,7 @@ def profiles_in_scope(args, paths: Paths) -> list[str]:
     name = None if getattr(args, "all", False) else args.profile or active_profile(paths)
     if name in names:
         return [name]  # known by its file: no need to ask the store
-    names.update(Store(paths.database).profiles_with_data())
+    names.update(Store(paths.database).utterances.profiles())
     if name is None:
         return sorted(names)
     if name not in names:

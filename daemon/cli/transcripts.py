@@ -216,7 +216,7 @@ def cmd_transcripts(args) -> int:
             raise EarmarkError("--around names its own period: expected it without --since/--until")
         moment = parse_span(args.around, what="--around")[0]
         since, until = moment - _AROUND_S, moment + _AROUND_S
-    segments = Store(paths.database).segments(
+    segments = Store(paths.database).segments.find(
         profiles=profiles, since=since, until=until, include_flagged=args.flagged
     )
     if args.json:

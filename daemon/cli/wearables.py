@@ -85,8 +85,8 @@ def cmd_devices(args) -> int:
         if args.action == "revoke":
             if not args.name:
                 raise EarmarkError("devices revoke needs the NAME of a paired device")
-            if not store.revoke_wearable(args.name, time.time()):
-                paired = sorted({w.name for w in store.wearables() if w.revoked is None})
+            if not store.wearables.revoke(args.name, time.time()):
+                paired = sorted({w.name for w in store.wearables.all() if w.revoked is None})
                 raise EarmarkError(
                     f"no paired device is named {args.name!r} (paired: "
                     f"{', '.join(paired) or 'none'})"
@@ -102,7 +102,7 @@ def cmd_devices(args) -> int:
                 "last_seen": iso(w.last_seen) if w.last_seen else None,
                 "revoked": iso(w.revoked) if w.revoked else None,
             }
-            for w in store.wearables()
+            for w in store.wearables.all()
         ]
     finally:
         store.close()

@@ -74,7 +74,7 @@ def _forget(daemon: Daemon, message: dict) -> dict:
 
 def _conversation(daemon: Daemon, message: dict) -> list[dict]:
     """One profile's transcript between two times, with the audio kept for it."""
-    segments = daemon.store.segments(
+    segments = daemon.store.segments.find(
         profiles=[str(message["profile"])],
         since=float(message["since"]),
         until=float(message["until"]),
@@ -82,7 +82,7 @@ def _conversation(daemon: Daemon, message: dict) -> list[dict]:
     )
     audio = {}
     for utterance_id in {s.utterance_id for s in segments}:
-        utterance = daemon.store.utterance(utterance_id)
+        utterance = daemon.store.utterances.get(utterance_id)
         audio[utterance_id] = utterance.audio_path if utterance else None
     return [
         {
@@ -120,7 +120,7 @@ def _pair(daemon: Daemon, message: dict) -> dict:
         raise EarmarkError(
             f"device name {name!r}: expected 1 to 40 letters, digits, spaces, - _ or ."
         )
-    taken = [w for w in daemon.store.wearables() if w.name == name and w.revoked is None]
+    taken = [w for w in daemon.store.wearables.all() if w.name == name and w.revoked is None]
     if taken:
         raise EarmarkError(
             f"a device named {name!r} is already paired; revoke it first "

@@ -29,7 +29,8 @@ from daemon.service.single_instance import SingleInstance
 from daemon.service.status import state, status
 from daemon.storage.forgetting import Forgetter
 from daemon.storage.spool import SpeechJournal, Spool, recover_journals
-from daemon.storage.store import PairedWearable, Store
+from daemon.storage.store import Store
+from daemon.storage.wearables import PairedWearable
 from daemon.transcribe.stage import TranscribeStage
 from daemon.wearable.certificate import listener_certificate
 from daemon.wearable.ingest import WearableAudio
@@ -116,7 +117,7 @@ class Daemon:
         """The store, the spool (and what a crash left in it), forgetting and the ledger."""
         self.store = Store(self.paths.database)
         # Kept up to date as utterances are committed, rather than asked of the store each time.
-        self._profiles_with_data = frozenset(self.store.profiles_with_data())
+        self._profiles_with_data = frozenset(self.store.utterances.profiles())
         self.spool = Spool(self.paths.spool_dir)
         self.forgetter = Forgetter(
             store=self.store, spool=self.spool, index_root=self.paths.index_dir
@@ -124,7 +125,7 @@ class Daemon:
         swept = self.spool.sweep_partials()
         if swept:
             log.info("removed %d half-written spool files left by a crash", swept)
-        recover_journals(self.spool, self.store.has_utterance)
+        recover_journals(self.spool, self.store.utterances.has)
         self.ledger = CaptureLedger(self.store, pid=os.getpid())
 
     def _wire_stages(self) -> None:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from daemon.storage.search import SearchIndex
 from daemon.storage.spool import Spool
-from daemon.storage.store import Forgotten, Store
+from daemon.storage.store import Store
+from daemon.storage.utterances import Forgotten
 
 __all__ = ["Forgetter"]
 
@@ -30,7 +31,7 @@ class Forgetter:
         self.spool = spool
         self.index_root = index_root
         self.lock = threading.Lock()  # held by whoever checks `covers` and then saves
-        self._spans: list[tuple[float, float]] = store.forgotten_spans()
+        self._spans: list[tuple[float, float]] = store.forgotten.spans()
 
     def covers(self, start: float, end: float) -> bool:
         """Whether speech heard from start to end overlaps a forgotten span."""
@@ -39,10 +40,10 @@ class Forgetter:
     def forget(self, since: float, until: float) -> int:
         """Delete everything heard between since and until; returns how many utterances."""
         with self.lock:
-            self.store.remember_forgotten(since, until, time.time())
+            self.store.forgotten.remember(since, until, time.time())
             self._spans.append((since, until))
             dropped = self._drop_spooled(since, until)
-            forgotten = self.store.forget(since, until)
+            forgotten = self.store.utterances.forget(since, until)
         self._follow(forgotten)
         total = dropped + forgotten.utterances
         log.info("forgot %d utterance(s) heard in the last %.0f s", total, until - since)
@@ -52,7 +53,7 @@ class Forgetter:
         """Delete a profile's transcripts heard before a time (its retention); returns how many."""
         with self.lock:
             dropped = self._drop_spooled(0.0, before, profile=profile)
-            forgotten = self.store.forget(0.0, before, profile=profile)
+            forgotten = self.store.utterances.forget(0.0, before, profile=profile)
         self._follow(forgotten)
         return dropped + forgotten.utterances
 

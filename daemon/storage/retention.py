@@ -39,7 +39,7 @@ def enforce_retention(
     """Apply every profile's retention; profiles whose file is gone or broken keep everything."""
     now = time.time() if now is None else now
     expired = []
-    for name in store.profiles_with_data():
+    for name in store.utterances.profiles():
         try:
             retention = load_profile(name, profiles_dir).retention
         except EarmarkError as exc:
@@ -49,7 +49,7 @@ def enforce_retention(
         if retention.transcript_days:
             transcripts = forgetter.expire(name, now - retention.transcript_days * _DAY_S)
         if retention.audio_days:
-            for path in store.drop_audio(name, now - retention.audio_days * _DAY_S):
+            for path in store.utterances.drop_audio(name, now - retention.audio_days * _DAY_S):
                 Path(path).unlink(missing_ok=True)
                 audio += 1
         if transcripts or audio:

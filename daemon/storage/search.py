@@ -22,7 +22,8 @@ from whoosh.fields import DATETIME, ID, NUMERIC, STORED, TEXT, Schema
 from whoosh.query import DateRange, Not, NullQuery
 
 from daemon.core.errors import QueryError
-from daemon.storage.store import Store, StoredSegment
+from daemon.storage.segments import StoredSegment
+from daemon.storage.store import Store
 
 __all__ = ["SearchIndex", "Hit", "search_profiles"]
 
@@ -160,13 +161,13 @@ class SearchIndex:
 
     def sync(self, store: Store) -> int:
         """Index the profile's segments the store has beyond this index's mark; returns how many."""
-        if store.max_segment_id(self.profile) <= store.index_mark(self.profile):
+        if store.segments.max_id(self.profile) <= store.index_marks.get(self.profile):
             return 0
         ix = self._open(create=True)
         writer = ix.writer(timeout=_LOCK_TIMEOUT_S, delay=0.05)
         try:
-            mark = store.index_mark(self.profile)
-            new = store.segments(profiles=[self.profile], after_id=mark)
+            mark = store.index_marks.get(self.profile)
+            new = store.segments.find(profiles=[self.profile], after_id=mark)
             # Segments past the mark can already be in the index only if a writer committed
             # them and stopped before moving the mark; when no one but this object has written
             # since its last sync, they cannot be, and adding skips a lookup per segment.
@@ -182,7 +183,7 @@ class SearchIndex:
             writer.cancel()
             return 0
         writer.commit(merge=len(writer.segments) >= _UNMERGED_SEGMENTS)
-        store.set_index_mark(self.profile, new[-1].id)
+        store.index_marks.set(self.profile, new[-1].id)
         self._committed_generation = writer.generation  # only once the mark says so too
         return sum(1 for s in new if s.flag is None)
 
@@ -206,10 +207,10 @@ class SearchIndex:
         shutil.rmtree(fresh, ignore_errors=True)
         fresh.mkdir(mode=0o700, parents=True)
         ix = index.create_in(str(fresh), _schema())
-        mark = store.max_segment_id(self.profile)
+        mark = store.segments.max_id(self.profile)
         writer = ix.writer(limitmb=256)
         count = 0
-        for segment in store.iter_segments(profile=self.profile):
+        for segment in store.segments.iter_all(profile=self.profile):
             if segment.id > mark:
                 break
             writer.add_document(**_document(segment))
@@ -223,7 +224,7 @@ class SearchIndex:
         fresh.rename(self.directory)
         shutil.rmtree(retired, ignore_errors=True)
         self._index = None
-        store.set_index_mark(self.profile, mark)
+        store.index_marks.set(self.profile, mark)
         return count
 
     def search(

@@ -47,7 +47,7 @@ _WORKERS_FROM_SEGMENTS = 20_000  # a period this long has its conversations read
 
 def _sentences(store: Store, profile: str, since: float, until: float) -> Iterator[Sentence]:
     """The period's sentences in time order, read from the store in batches."""
-    for segment in store.iter_period(profile=profile, since=since, until=until):
+    for segment in store.segments.iter_period(profile=profile, since=since, until=until):
         duration = segment.end - segment.start
         yield from extractors.split_sentences(
             segment.text, segment.start, duration, segment.speaker
@@ -237,7 +237,7 @@ def summarize(paths: Paths, profile: Profile, since: float, until: float) -> dic
             gap = profile.export.conversation_gap_min * 60
             groups = _conversations(_sentences(store, profile.name, since, until), gap)
             jobs = ((group, profile, paths.index_dir) for group in groups)
-            many = store.count_period(profile=profile.name, since=since, until=until)
+            many = store.segments.count_period(profile=profile.name, since=since, until=until)
             notes_of = _in_workers if many >= _WORKERS_FROM_SEGMENTS else map
             summary["conversations"] = list(notes_of(_conversation_notes, jobs))
             summary["sentences"] = sum(c.pop("sentences") for c in summary["conversations"])

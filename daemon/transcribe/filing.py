@@ -17,7 +17,8 @@ from daemon.core.errors import EarmarkError, ModelError
 from daemon.core.profiles import DEFAULT_PROFILE, Profile
 from daemon.storage.forgetting import Forgetter
 from daemon.storage.spool import Spool, SpooledUtterance
-from daemon.storage.store import NewSegment, Store
+from daemon.storage.store import Store
+from daemon.storage.utterances import NewSegment
 from daemon.transcribe.indexing import Indexing
 from daemon.transcribe.overlap import OtherInputs
 from daemon.transcribe.redaction import redactor_for
@@ -76,7 +77,7 @@ class Filing:
         was stored (stored before a crash, forgotten meanwhile, or heard better elsewhere)."""
         item, profile = self._profile_of(item)
         keep = self._audio_path(item) if profile.retention.keep_audio else None
-        if self.store.has_utterance(item.uid):  # committed before a crash; just finish up
+        if self.store.utterances.has(item.uid):  # committed before a crash; just finish up
             self.spool.remove(item, keep_audio_at=keep)
             return None
         segments, language, model = self._transcript(item, profile, heard)
@@ -158,7 +159,7 @@ class Filing:
         )
         for attempt in itertools.count():
             try:
-                self.store.add_utterance(**utterance)
+                self.store.utterances.add(**utterance)
                 return
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or self.out_of_time():
@@ -169,7 +170,7 @@ class Filing:
     def _remove(self, utterances: list) -> None:
         """Take stored utterances out of the store, the indexes and the audio folder."""
         for utterance in utterances:
-            removed = self.store.remove_utterance(utterance.id)
+            removed = self.store.utterances.remove(utterance.id)
             for profile, ids in removed.segment_ids.items():
                 self.indexing.delete(profile, ids)
             for path in removed.audio_paths:

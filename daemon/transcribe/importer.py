@@ -24,7 +24,8 @@ from daemon.core.paths import Paths
 from daemon.core.profiles import Profile, load_profile
 from daemon.storage.search import SearchIndex
 from daemon.storage.spool import Spool, SpooledUtterance
-from daemon.storage.store import NewSegment, NewUtterance, Store
+from daemon.storage.store import Store
+from daemon.storage.utterances import NewSegment, NewUtterance
 from daemon.transcribe.redaction import redactor_for
 from daemon.transcribe.stage import TranscribeStage
 from daemon.transcribe.transcript_formats import (
@@ -108,7 +109,7 @@ def _import_recording(
         return result
     result.start, result.duration_s = source.start_time, source.duration
     named = f"file-{_recording_digest(source, profile.name)}-"
-    earlier = store.first_utterance_named(named)
+    earlier = store.utterances.first_named(named)
     error = _spool_recording(source, named, profile, store, spool, result.uids)
     if error:
         result.error = f"{path}: {error}"
@@ -140,7 +141,7 @@ def _spool_recording(
         # named by the recording and the offset, so the same recording at the same
         # time is recognised: what is stored already is not stored again
         uid_for=lambda start: f"{named}{round((start - at) * 1000):010d}",
-        already_stored=store.has_utterance,
+        already_stored=store.utterances.has,
     )
     capture.run_to_end()
     return capture.error
@@ -240,7 +241,7 @@ def _import_transcript(
     digest = hashlib.sha256(profile.name.encode() + b"\0" + normalised(content)).hexdigest()[:16]
     result.duration_s = cues[-1].end
     result.ok = True
-    earlier = store.first_utterance_named(f"transcript-{digest}-")
+    earlier = store.utterances.first_named(f"transcript-{digest}-")
     if earlier is not None:
         result.start = earlier.start - cues[int(earlier.uid.rsplit("-", 1)[1])].start
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(result.start))
@@ -253,7 +254,7 @@ def _import_transcript(
     result.speakers = list(
         dict.fromkeys(s.speaker for u in utterances for s in u.segments if s.speaker)
     )
-    result.utterances = store.add_utterances(utterances)
+    result.utterances = store.utterances.add_many(utterances)
     result.uids = [u.uid for u in utterances]
     index = SearchIndex(paths.index_dir, profile.name)
     try:
@@ -278,7 +279,7 @@ def _utterances(
     """The cues as utterances: each redacted whole (text and speaker) before a long one is cut
     into segments, so no number is cut in two; those in spans the user forgot left out."""
     redactor = redactor_for(profile.redaction)
-    forgotten = store.forgotten_spans()
+    forgotten = store.forgotten.spans()
     source = f"{IMPORTED}{shown(Path(path.name))}"
     model = f"transcript {path.suffix.lstrip('.').lower() or 'text'}"
     for number, cue in enumerate(cues):
@@ -316,11 +317,11 @@ def _utterances(
 
 def _wait_for_others(store: Store, uids: list[str]) -> None:
     """Items a running daemon claimed first are transcribed there; wait while it makes progress."""
-    missing = [u for u in uids if not store.has_utterance(u)]
+    missing = [u for u in uids if not store.utterances.has(u)]
     last_progress = time.monotonic()
     while missing and time.monotonic() - last_progress < _STALL_S:
         time.sleep(0.2)
-        still = [u for u in missing if not store.has_utterance(u)]
+        still = [u for u in missing if not store.utterances.has(u)]
         if len(still) < len(missing):
             last_progress = time.monotonic()
         missing = still

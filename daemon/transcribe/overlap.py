@@ -79,7 +79,7 @@ class OtherInputs:
         if item.source.startswith(IMPORTED):
             return True  # a file imported is kept as asked, even twice
         text = " ".join(s.text for s in segments)
-        others = self.store.heard_alongside(
+        others = self.store.utterances.heard_alongside(
             profile=item.profile, start=item.start - 1.0, end=item.end + 1.0
         )
         if not others or not segments:

@@ -39,7 +39,9 @@ from daemon.storage.spool import (
     fsync_dir,
     write_wav,
 )
-from daemon.storage.store import PairedWearable, Store, WearableUpload
+from daemon.storage.store import Store
+from daemon.storage.uploads import WearableUpload
+from daemon.storage.wearables import PairedWearable
 from daemon.wearable.protocol import RequestRejected
 from daemon.wearable.source import Wearable
 
@@ -176,7 +178,7 @@ class WearableAudio:
     ) -> dict:
         """Keep an uploaded recording durably, then acknowledge it; a repeat changes nothing."""
         seconds = len(samples) / SAMPLE_RATE
-        if self.store.upload(wearable.id, upload_id) is not None:
+        if self.store.uploads.get(wearable.id, upload_id) is not None:
             return {"upload_id": upload_id, "stored": False, "already_received": True}
         path = self._inbox_path(wearable.id, upload_id)
         partial = path.with_suffix(".part")
@@ -186,7 +188,7 @@ class WearableAudio:
             os.fsync(raw.fileno())
         os.replace(partial, path)
         fsync_dir(self.inbox)  # the file lasts before the store says it was received
-        self.store.add_upload(
+        self.store.uploads.add(
             WearableUpload(
                 device_id=wearable.id,
                 upload_id=upload_id,
@@ -215,7 +217,7 @@ class WearableAudio:
         """Cut each received upload into utterances. One that fails is tried again at the next
         check; after `_UPLOAD_TRIES` it is moved to `damaged/` with the reason, and its span
         goes in the ledger as a gap saying so. Nothing is deleted."""
-        for upload in self.store.pending_uploads():
+        for upload in self.store.uploads.pending():
             if self._stop.is_set():
                 return
             try:
@@ -230,16 +232,16 @@ class WearableAudio:
                 self.spool.damaged.keep(
                     [self._inbox_path(upload.device_id, upload.upload_id)], reason
                 )
-                wearable = self.store.wearable(upload.device_id)
+                wearable = self.store.wearables.get(upload.device_id)
                 source = wearable.name if wearable else upload.device_id
-                self.store.set_aside_upload(
+                self.store.uploads.set_aside(
                     upload, source, "upload set aside as damaged", time.time()
                 )
                 self.set_aside += 1
                 del self._failed[key]
 
     def _spool_upload(self, upload: WearableUpload) -> None:
-        wearable = self.store.wearable(upload.device_id)
+        wearable = self.store.wearables.get(upload.device_id)
         if wearable is None:
             raise RuntimeError(f"no paired device has the id {upload.device_id}")
         path = self._inbox_path(upload.device_id, upload.upload_id)
@@ -259,12 +261,12 @@ class WearableAudio:
             on_spooled=self.on_spooled,
             forgetter=self.forgetter,
             uid_for=lambda start: f"{int(start * 1000):013d}-{prefix}",
-            already_stored=self.store.has_utterance,
+            already_stored=self.store.utterances.has,
         )
         capture.run_to_end()
         if capture.error or capture.held_seconds:
             raise RuntimeError(capture.error or "the disk is full")
-        self.store.finish_upload(upload, name, time.time())
+        self.store.uploads.finish(upload, name, time.time())
         path.unlink(missing_ok=True)
         self.uploads_spooled += 1
         log.info("spooled %d utterance(s) %s recorded while away", capture.utterances, name)

@@ -23,7 +23,8 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from daemon.storage.store import PairedWearable, Store
+from daemon.storage.store import Store
+from daemon.storage.wearables import PairedWearable
 
 __all__ = [
     "CODE_LIFETIME_S",
@@ -114,7 +115,7 @@ def verify_request(
         if not value:
             raise Unauthorized(f"the {name} header is missing")
         values[name] = value
-    wearable = store.wearable(values[HEADER_DEVICE])
+    wearable = store.wearables.get(values[HEADER_DEVICE])
     if wearable is None:
         raise Unauthorized("no paired device has that id")
     if wearable.revoked is not None:
@@ -142,7 +143,7 @@ def verify_request(
     expected = _signature(wearable.secret, method, path, values[HEADER_TIME], nonce, digest)
     if not hmac.compare_digest(expected.encode(), _bytes(values[HEADER_SIGNATURE].lower())):
         raise Unauthorized("the signature does not match the request")
-    if not store.use_nonce(wearable.id, nonce, now, forget_before=now - 2 * CLOCK_SKEW_S):
+    if not store.wearables.use_nonce(wearable.id, nonce, now, forget_before=now - 2 * CLOCK_SKEW_S):
         raise Unauthorized("the request was already used once (a replay)")
     return wearable
 
@@ -214,7 +215,7 @@ def pair_device(store: Store, name: str, profile: str | None) -> tuple[str, byte
     """Enter a new device in the store; returns the id and secret to hand to the device."""
     device_id = "wd-" + secrets.token_hex(8)
     secret = secrets.token_bytes(32)
-    store.add_wearable(
+    store.wearables.add(
         PairedWearable(
             id=device_id,
             name=name,

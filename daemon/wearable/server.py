@@ -48,7 +48,8 @@ import yaml
 from daemon.core.errors import EarmarkError
 from daemon.core.loopback import is_loopback
 from daemon.storage.spool import SAMPLE_RATE
-from daemon.storage.store import PairedWearable, Store
+from daemon.storage.store import Store
+from daemon.storage.wearables import PairedWearable
 from daemon.wearable.certificate import fingerprint
 from daemon.wearable.opus import OpusError, decode_opus
 from daemon.wearable.protocol import (
