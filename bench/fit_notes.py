@@ -34,7 +34,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from daemon import notes  # noqa: E402
+from daemon.summaries import notes  # noqa: E402
 from daemon.summaries.extractors import Sentence, split_sentences  # noqa: E402
 from daemon.transcribe.transcript_formats import read_transcript, split_cue  # noqa: E402
 

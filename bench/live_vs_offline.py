@@ -66,8 +66,8 @@ from realparts import (  # noqa: E402
     earmark_json,
 )
 
-from daemon import control  # noqa: E402
 from daemon.capture.segmenter import WINDOW, SpeechDetector  # noqa: E402
+from daemon.core import control  # noqa: E402
 from daemon.core.paths import Paths  # noqa: E402
 from daemon.core.profiles import Transcription  # noqa: E402
 from daemon.storage.spool import Spool  # noqa: E402

@@ -90,3 +90,22 @@ def test_domain_code_does_not_import_the_transports():
             if users is not None and rel.parts[0] not in users:
                 wrong.append(f"daemon/{rel}:{line} imports {module}")
     assert not wrong, "domain code importing a transport:\n" + "\n".join(wrong)
+
+
+def test_the_benchmarks_import_what_exists():
+    """The benchmarks run rarely and no test runs them: their imports of daemon are checked here."""
+    import importlib
+
+    missing = []
+    for path in sorted((ROOT.parent / "bench").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom) or not (node.module or "").startswith("daemon"):
+                continue
+            module = importlib.import_module(node.module)
+            for alias in node.names:
+                if not hasattr(module, alias.name):
+                    try:
+                        importlib.import_module(f"{node.module}.{alias.name}")
+                    except ImportError:
+                        missing.append(f"{path.name}:{node.lineno} {node.module}.{alias.name}")
+    assert not missing, "benchmarks importing what does not exist: " + ", ".join(missing)
