@@ -154,3 +154,19 @@ def test_after_a_short_pause_the_next_utterance_still_has_its_pre_roll(speak):
     for (utterance, _), start in zip(heard[1:], starts[1:], strict=True):
         # the quiet the last utterance kept as its tail is this one's pre-roll too
         assert T0 + start - utterance.start >= 0.2
+
+
+def test_a_quiet_voice_after_a_loud_one_is_heard_from_its_first_word(speak):
+    # the detector's state adapts to the voice it has been hearing: half a minute of someone
+    # speaking up left it deaf to a quiet "Hello?" seconds later, until it heard itself afresh
+    loud, _, _ = talk_on(
+        speak,
+        ["We reviewed the budget for the next quarter and agreed to hire two engineers."] * 4,
+        lead_s=0.2,
+        tail_s=2.0,
+    )
+    quiet, starts, _ = talk_on(speak, ["Hello? Is anyone there?"], lead_s=0.0)
+    audio = np.concatenate([loud, (quiet * 0.03).astype(np.int16)])
+    heard = run(Segmenter(Segmentation()), audio)
+    first_sound = T0 + (len(loud) / SAMPLE_RATE) + starts[0]
+    assert any(u.start <= first_sound < u.start + u.duration for u in heard)

@@ -34,6 +34,10 @@ _SHORT_PAUSE_WINDOWS = 11
 # Windows judged per detector call: each ONNX call costs far more than a window does, so
 # batching ~0.25 s keeps an idle daemon light, at ~0.25 s more delay in noticing a pause.
 _BATCH_WINDOWS = 8
+# The detector's recurrent state adapts to the speech it has heard: after half a minute of someone
+# speaking up, a quiet voice seconds later scores 0.1 - 0.3 where a fresh state scores 0.55 - 0.8.
+# Once this much quiet has passed since the last speech, the state starts afresh.
+_RESET_AFTER_WINDOWS = 31  # ~1 s
 
 
 @dataclass(frozen=True)
@@ -70,9 +74,14 @@ class SpeechDetector:
         self.reset()
 
     def reset(self) -> None:
+        self.forget_voices(np.zeros(_CONTEXT, dtype=np.float32))
+
+    def forget_voices(self, last_window: np.ndarray) -> None:
+        """Start the recurrent state afresh after `last_window`, so the windows that follow are
+        judged as if they opened the stream: a quiet voice is not measured against a loud one."""
         self._h = np.zeros((1, 1, 128), dtype=np.float32)
         self._c = np.zeros((1, 1, 128), dtype=np.float32)
-        self._context = np.zeros(_CONTEXT, dtype=np.float32)
+        self._context = last_window[-_CONTEXT:].copy()
 
     def __call__(self, windows: np.ndarray) -> np.ndarray:
         """Probabilities for an (n, 512) float32 array of consecutive windows."""
@@ -123,6 +132,8 @@ class Segmenter:
         self._history: deque[tuple[float, np.ndarray]] = deque(maxlen=self._pre_roll)
         self._speech: list[tuple[float, np.ndarray, bool]] | None = None
         self._silence_run = 0
+        self._quiet_run = 0  # windows since the last speech, while out of it
+        self._fresh = True  # the detector has heard no speech since its state was started
         self.detector.reset()
 
     @property
@@ -159,10 +170,18 @@ class Segmenter:
         block_start = self._pending_start
         self._pending = self._pending[count * WINDOW :]
         self._pending_start = block_start + count * _WINDOW_S
-        probs = self.detector(block.astype(np.float32) / 32768.0)
+        floats = block.astype(np.float32) / 32768.0
+        probs = self.detector(floats)
         self.windows_seen += count
         for i in range(count):
             done.extend(self._step(block_start + i * _WINDOW_S, block[i], float(probs[i])))
+            if self._speech is None and not self._fresh and self._quiet_run >= _RESET_AFTER_WINDOWS:
+                # the windows after this one are judged again, so the cut falls the same
+                # whatever the size of the blocks the audio came in
+                self.detector.forget_voices(floats[i])
+                self._fresh = True
+                if i + 1 < count:
+                    probs[i + 1 :] = self.detector(floats[i + 1 :])
         return done
 
     def _step(self, t: float, window: np.ndarray, prob: float) -> list[Utterance]:
@@ -171,9 +190,11 @@ class Segmenter:
                 self._speech = [(wt, w, False) for wt, w in self._history]
                 self._speech.append((t, window, True))
                 self._silence_run = 0
+                self._fresh = False
                 self._history.clear()
             else:
                 self._history.append((t, window))
+                self._quiet_run += 1
             return []
         silent = prob < self._neg_threshold or (
             prob < self.settings.threshold and self._silence_run
@@ -199,6 +220,7 @@ class Segmenter:
         self._history.clear()
         last_voiced = max((k for k, (_, _, voiced) in enumerate(speech) if voiced), default=-1)
         quiet = speech[last_voiced + 1 :]
+        self._quiet_run = len(quiet)
         for wt, w, _ in quiet[-self._pre_roll :] if self._pre_roll else []:
             self._history.append((wt, w))
         kept = speech[:end]
