@@ -18,6 +18,8 @@ def judge(text, *, avg_logprob=-0.3, no_speech_prob=0.1, compression_ratio=1.3):
         "The budget review moves to next Tuesday.",
         "Thank you, Alice, that settles it.",
         "No, no, we decided against it.",
+        # two people calling out before they talk: a repeated word, then a real sentence
+        "Hello. Hello. Hello. Hello. I didn't know you were there. Neither did I.",
     ],
 )
 def test_real_speech_passes(text):
@@ -34,6 +36,7 @@ def test_confident_thank_you_is_kept():
         ("Thank you.", {"no_speech_prob": 0.5}, "known invention"),
         ("Thanks for watching!", {"avg_logprob": -0.9}, "known invention"),
         ("you you you you you", {}, "repetition"),
+        ("So the plan is the the the the the the", {}, "repetition"),
         ("I'm going to go to the I'm going to go to the I'm going to go to the", {}, "repetition"),
         ("so so so so so so so so", {"compression_ratio": 3.1}, "repetition"),
         # text that looks fine word by word, but that Whisper's own figure says loops

@@ -68,7 +68,8 @@ def judge_segment(
     for previous, word in zip(words, words[1:], strict=False):
         run = run + 1 if word == previous else 1
         longest = max(longest, run)
-    if longest >= 4:
+    # a loop fills the segment; "Hello? Hello? Hello?" said before a sentence does not
+    if longest >= 4 and longest * 3 >= len(words):
         return f"repetition: a word repeated {longest} times"
     if len(words) >= 8:
         grams = [" ".join(words[i : i + 3]) for i in range(len(words) - 2)]
