@@ -8,10 +8,12 @@ can start; `live_vs_offline.py` measures the whole way to searchable), and the c
 sound no utterance holds (the pre-roll must cover the speech detector's delay in noticing speech).
 
     python bench/progressive_cuts.py [--minutes 4] [--gap 0.3] [--after 0 1.5 3 6] [--pre-roll MS]
-                                     [--shift SAMPLES] [--show]
+                                     [--shift SAMPLES] [--carry-state] [--show]
 
 --shift puts that many samples of silence before the recording: the detector's 32 ms windows then
 fall elsewhere in the speech, as they do live, where the recording starts at any moment.
+--carry-state keeps the detector's recurrent state across the whole stream, never starting it
+afresh after a quiet second (as the segmenter did before).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from eval_speech import DEFAULT_EVAL, RATE, load_clips, word_error_rate  # noqa: E402
 from live_vs_offline import first_words_lost, own_cpu, percentile, recording  # noqa: E402
 
+from daemon.capture import segmenter as segmenter_module  # noqa: E402
 from daemon.capture.segmenter import Segmenter  # noqa: E402
 from daemon.core.profiles import Segmentation, Transcription  # noqa: E402
 from daemon.transcribe.transcriber import Transcriber  # noqa: E402
@@ -62,9 +65,12 @@ def main() -> None:
     parser.add_argument("--after", type=float, nargs="+", default=[0, 1.5, 3, 6])
     parser.add_argument("--pre-roll", type=int, default=Segmentation.pre_roll_ms, help="ms")
     parser.add_argument("--shift", type=int, default=0, help="samples of silence put first")
+    parser.add_argument("--carry-state", action="store_true", help="detector never afresh")
     parser.add_argument("--show", action="store_true", help="name the clips that lost a first word")
     parser.add_argument("--eval", type=Path, default=DEFAULT_EVAL)
     args = parser.parse_args()
+    if args.carry_state:
+        segmenter_module._RESET_AFTER_WINDOWS = sys.maxsize
     with open(args.eval / "MANIFEST.tsv", newline="") as fh:
         exact = {r["file"] for r in csv.DictReader(fh, delimiter="\t") if r["ref_quality"] == "A"}
     audio, placed = recording(load_clips(args.eval), minutes=args.minutes, gap_s=args.gap)
@@ -80,6 +86,7 @@ def main() -> None:
     print(
         f"recording: {len(audio) / RATE / 60:.1f} min, {len(placed)} clips, {args.gap} s apart; "
         f"pre-roll {args.pre_roll} ms"
+        + ("; the detector's state carried throughout" if args.carry_state else "")
     )
     for after in args.after:
         heard = cuts(audio, after, args.pre_roll)
