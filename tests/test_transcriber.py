@@ -67,6 +67,34 @@ def test_an_utterance_costs_one_window_and_a_token_budget_for_its_length(transcr
     assert limits[0][0] == int(seconds * 8) + 16 and limits[0][1] <= limits[0][0]
 
 
+def test_speech_the_model_passes_over_is_decoded_after_all(transcriber):
+    # Whisper ends a window with a lone timestamp when it takes what follows for silence; in
+    # an utterance the speech detector heard speech to the end, so a second or more left over
+    # is decoded as a window of its own (tiny.en passed over the last 6 s of a 24 s utterance)
+    from faster_whisper.tokenizer import Tokenizer
+
+    model = transcriber._model
+    tokenizer = Tokenizer(model.hf_tokenizer, False, task="transcribe", language="en")
+    words = tokenizer.encode(" Well, there isn't that much difference.")
+    at = lambda seconds: tokenizer.timestamp_begin + round(seconds / 0.02)  # noqa: E731
+    tokens = [at(0.0), *words, at(3.0), at(3.0), *words, at(7.0)]
+
+    def split(frames):
+        return model._split_segments_by_timestamps(
+            tokenizer=tokenizer,
+            tokens=tokens,
+            time_offset=0.0,
+            segment_size=frames,
+            segment_duration=frames / 100,
+            seek=0,
+        )
+
+    segments, seek, single_ending = split(2371)  # 23.7 s of speech
+    assert len(segments) == 2 and seek == 700 and not single_ending
+    segments, seek, single_ending = split(750)  # only the quiet tail the segmenter keeps
+    assert len(segments) == 2 and seek == 750 and single_ending
+
+
 def test_a_long_vocabulary_is_cut_to_what_the_prompt_holds_and_speech_still_comes_through(
     speak, caplog
 ):

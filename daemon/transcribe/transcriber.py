@@ -92,6 +92,8 @@ def judge_segment(
 # - a remainder of under 0.5 s after the model's closing timestamp is not decoded as a window of
 #   its own: it is the silence the segmenter kept after the speech (text the model left
 #   unfinished there is still decoded again, as Whisper does).
+# And one thing is added: a second or more of the utterance after a lone closing timestamp (which
+# Whisper reads as "no speech follows") is decoded too, since the speech detector heard speech.
 _FULL_WINDOW_FRAMES = 3000
 _MIN_WINDOW_FRAMES = 1000
 _WINDOW_MARGIN_FRAMES = 100
@@ -99,6 +101,7 @@ _FRAMES_PER_SECOND = 100
 _TOKENS_PER_SECOND = 8
 _EXTRA_TOKENS = 16
 _REMAINDER_FRAMES = 50
+_SKIPPED_FRAMES = 100
 # The vocabulary goes into the prompt twice (as earlier text and as hotwords), and Whisper's
 # prompt and answer share 448 tokens: beyond about 100 tokens each, the model starts to repeat
 # the vocabulary instead of transcribing, and by 220 it has no room left to write anything.
@@ -140,6 +143,16 @@ def _utterance_model_class():
             segments, next_seek, single_ending = super()._split_segments_by_timestamps(
                 tokenizer=tokenizer, tokens=tokens, segment_size=segment_size, seek=seek, **kw
             )
+            if single_ending:
+                # Whisper takes a lone closing timestamp to mean no speech follows; but the
+                # speech detector heard speech up to the end of the utterance, so a second or
+                # more after it is decoded as a window of its own
+                last = seek + (tokens[-1] - tokenizer.timestamp_begin) * self.input_stride
+                if (
+                    last - seek >= _REMAINDER_FRAMES
+                    and seek + segment_size - last >= _SKIPPED_FRAMES
+                ):
+                    return segments, last, False
             closed = bool(tokens) and tokens[-1] >= tokenizer.timestamp_begin  # no words cut off
             if closed and seek + segment_size - next_seek < _REMAINDER_FRAMES:
                 return segments, seek + segment_size, True  # as if it ended the window
