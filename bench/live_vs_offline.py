@@ -19,8 +19,9 @@ the offline pass of the same audio.
 
 Each figure is given per run and as the median and spread (lowest to highest) of --runs runs.
 
-    python bench/live_vs_offline.py [--minutes 4] [--gap 0.3] [--runs 3] [--cores 1]
-                                    [--progressive-after S] [--server] [--eval DIR]
+    python bench/live_vs_offline.py [--minutes 4] [--gap 0.3] [--runs 3] [--cores 1] [--busy N]
+                                    [--progressive-after S] [--server] [--keep-text DIR]
+                                    [--show S] [--eval DIR]
 
 With --server the daemon transcribes on faster-whisper-server (PyPI) on this machine, serving the
 same model: "CPU live" is then the daemon's own, beside the server's.
@@ -369,6 +370,15 @@ def one_run(audio, placed, exact, settings, args) -> dict:
                 print(f"  first word lost {side}: {what}", flush=True)
     wer_live = word_error_rate(reference, result["text"])
     wer_offline = word_error_rate(reference, offline_text)
+    if args.keep_text:
+        args.keep_text.mkdir(parents=True, exist_ok=True)
+        run = len(list(args.keep_text.glob("*.reference.txt"))) + 1
+        for side, text in (
+            ("reference", reference),
+            ("live", result["text"]),
+            ("offline", offline_text),
+        ):
+            (args.keep_text / f"run{run}.{side}.txt").write_text(text + "\n")
     return {
         "cpu_live": result["cpu"],
         "cpu_offline": (before_cpu + after_cpu) / 2,
@@ -411,6 +421,12 @@ def main() -> None:
         help="this many other programs spinning on each of the daemon's cores (a slower machine)",
     )
     parser.add_argument("--cores", type=int, default=0, help="run the daemon on this many cores")
+    parser.add_argument(
+        "--keep-text",
+        type=Path,
+        default=None,
+        help="write each run's reference, live and offline text here",
+    )
     parser.add_argument(
         "--server",
         action="store_true",
