@@ -104,7 +104,8 @@ def test_every_menu_item_does_what_it_says(
     assert daemon.status()["state"] == "recording off"
     assert menu_item(menu, "Recording").checked is False
     recording(icon)
-    assert daemon.status()["state"] == "recording"
+    # the microphone is opened again, which may take a moment ("waiting for microphone")
+    wait_until(lambda: daemon.status()["state"] == "recording", what="recording to resume")
 
     assert [i.text for i in menu_item(menu, "Profile").submenu.items] == [
         "default",
