@@ -341,7 +341,7 @@ FIGURES = [
 _PULSE_SETTLES_S = 40
 
 
-def one_run(audio, placed, exact, settings, args) -> dict:
+def one_run(audio, placed, exact, settings, args, number: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         wav = write_wav(work / "recording.wav", audio)
@@ -372,13 +372,12 @@ def one_run(audio, placed, exact, settings, args) -> dict:
     wer_offline = word_error_rate(reference, offline_text)
     if args.keep_text:
         args.keep_text.mkdir(parents=True, exist_ok=True)
-        run = len(list(args.keep_text.glob("*.reference.txt"))) + 1
         for side, text in (
             ("reference", reference),
             ("live", result["text"]),
             ("offline", offline_text),
         ):
-            (args.keep_text / f"run{run}.{side}.txt").write_text(text + "\n")
+            (args.keep_text / f"run{number}.{side}.txt").write_text(text + "\n")
     return {
         "cpu_live": result["cpu"],
         "cpu_offline": (before_cpu + after_cpu) / 2,
@@ -463,7 +462,7 @@ def main() -> None:
     )
     runs = []
     for k in range(args.runs):
-        runs.append(one_run(audio, placed, exact, settings, args))
+        runs.append(one_run(audio, placed, exact, settings, args, k + 1))
         print(
             f"run {k + 1}: "
             + ", ".join(f"{key} " + fmt.format(runs[-1][key]) for key, _, fmt in FIGURES),
