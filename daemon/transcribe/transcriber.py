@@ -146,7 +146,8 @@ def _utterance_model_class():
             if single_ending:
                 # Whisper takes a lone closing timestamp to mean no speech follows; but the
                 # speech detector heard speech up to the end of the utterance, so a second or
-                # more after it is decoded as a window of its own
+                # more after it is decoded as a window of its own (once the model has moved on
+                # at least half a second, so a window is never decoded again where it began)
                 last = seek + (tokens[-1] - tokenizer.timestamp_begin) * self.input_stride
                 if (
                     last - seek >= _REMAINDER_FRAMES
